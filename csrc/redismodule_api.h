@@ -1,0 +1,151 @@
+/* Our declarations of the part of the Redis Modules API that redisai uses,
+ * written from the public API reference (signatures and constants are facts
+ * of the server ABI). Every function is a pointer filled by rm_init_api() from
+ * the server's GetApi table; the pointers are defined once, in
+ * redismodule_api.c. */
+#ifndef REDISAI_REDISMODULE_API_H
+#define REDISAI_REDISMODULE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REDISMODULE_OK 0
+#define REDISMODULE_ERR 1
+#define REDISMODULE_APIVER_1 1
+
+#define REDISMODULE_READ (1 << 0)
+#define REDISMODULE_WRITE (1 << 1)
+
+#define REDISMODULE_KEYTYPE_EMPTY 0
+#define REDISMODULE_KEYTYPE_MODULE 6
+
+#define REDISMODULE_POSTPONED_LEN -1
+
+#define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
+#define REDISMODULE_CTX_FLAGS_MULTI (1 << 1)
+
+#define REDISMODULE_OPTIONS_HANDLE_IO_ERRORS (1 << 0)
+
+/* Version 3 of the type-methods struct ends at `defrag`; servers >= 6.2
+ * accept it. */
+#define REDISMODULE_TYPE_METHOD_VERSION 3
+
+typedef struct RedisModuleCtx RedisModuleCtx;
+typedef struct RedisModuleKey RedisModuleKey;
+typedef struct RedisModuleString RedisModuleString;
+typedef struct RedisModuleIO RedisModuleIO;
+typedef struct RedisModuleType RedisModuleType;
+typedef struct RedisModuleDigest RedisModuleDigest;
+typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
+typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
+typedef struct RedisModuleDefragCtx RedisModuleDefragCtx;
+
+typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+typedef void *(*RedisModuleTypeLoadFunc)(RedisModuleIO *rdb, int encver);
+typedef void (*RedisModuleTypeSaveFunc)(RedisModuleIO *rdb, void *value);
+typedef void (*RedisModuleTypeRewriteFunc)(RedisModuleIO *aof, RedisModuleString *key, void *value);
+typedef size_t (*RedisModuleTypeMemUsageFunc)(const void *value);
+typedef void (*RedisModuleTypeDigestFunc)(RedisModuleDigest *digest, void *value);
+typedef void (*RedisModuleTypeFreeFunc)(void *value);
+typedef int (*RedisModuleTypeAuxLoadFunc)(RedisModuleIO *rdb, int encver, int when);
+typedef void (*RedisModuleTypeAuxSaveFunc)(RedisModuleIO *rdb, int when);
+typedef size_t (*RedisModuleTypeFreeEffortFunc)(RedisModuleString *key, const void *value);
+typedef void (*RedisModuleTypeUnlinkFunc)(RedisModuleString *key, const void *value);
+typedef void *(*RedisModuleTypeCopyFunc)(RedisModuleString *fromkey, RedisModuleString *tokey,
+                                         const void *value);
+typedef int (*RedisModuleTypeDefragFunc)(RedisModuleDefragCtx *ctx, RedisModuleString *key,
+                                         void **value);
+typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
+
+typedef struct RedisModuleTypeMethods {
+    uint64_t version;
+    RedisModuleTypeLoadFunc rdb_load;
+    RedisModuleTypeSaveFunc rdb_save;
+    RedisModuleTypeRewriteFunc aof_rewrite;
+    RedisModuleTypeMemUsageFunc mem_usage;
+    RedisModuleTypeDigestFunc digest;
+    RedisModuleTypeFreeFunc free;
+    RedisModuleTypeAuxLoadFunc aux_load;
+    RedisModuleTypeAuxSaveFunc aux_save;
+    int aux_save_triggers;
+    RedisModuleTypeFreeEffortFunc free_effort;
+    RedisModuleTypeUnlinkFunc unlink;
+    RedisModuleTypeCopyFunc copy;
+    RedisModuleTypeDefragFunc defrag;
+} RedisModuleTypeMethods;
+
+#define RM_API(ret, name, args) extern ret(*RedisModule_##name) args;
+#define RM_API_LIST(X)                                                                          \
+    /* memory */                                                                                \
+    X(void *, Alloc, (size_t bytes))                                                            \
+    X(void *, Realloc, (void *ptr, size_t bytes))                                               \
+    X(void, Free, (void *ptr))                                                                  \
+    X(size_t, MallocSize, (void *ptr))                                                          \
+    /* module and commands */                                                                   \
+    X(void, SetModuleAttribs, (RedisModuleCtx * ctx, const char *name, int ver, int apiver))    \
+    X(int, IsModuleNameBusy, (const char *name))                                                \
+    X(int, CreateCommand, (RedisModuleCtx * ctx, const char *name, RedisModuleCmdFunc cmdfunc,  \
+                           const char *strflags, int firstkey, int lastkey, int keystep))       \
+    X(void, SetModuleOptions, (RedisModuleCtx * ctx, int options))                              \
+    X(int, GetContextFlags, (RedisModuleCtx * ctx))                                             \
+    X(void, Log, (RedisModuleCtx * ctx, const char *level, const char *fmt, ...))               \
+    X(float, GetUsedMemoryRatio, (void))                                                        \
+    /* replies */                                                                               \
+    X(int, WrongArity, (RedisModuleCtx * ctx))                                                  \
+    X(int, ReplyWithError, (RedisModuleCtx * ctx, const char *err))                             \
+    X(int, ReplyWithSimpleString, (RedisModuleCtx * ctx, const char *msg))                      \
+    X(int, ReplyWithLongLong, (RedisModuleCtx * ctx, long long ll))                             \
+    X(int, ReplyWithDouble, (RedisModuleCtx * ctx, double d))                                   \
+    X(int, ReplyWithStringBuffer, (RedisModuleCtx * ctx, const char *buf, size_t len))          \
+    X(int, ReplyWithArray, (RedisModuleCtx * ctx, long len))                                    \
+    X(void, ReplySetArrayLength, (RedisModuleCtx * ctx, long len))                              \
+    X(int, ReplyWithNull, (RedisModuleCtx * ctx))                                               \
+    X(int, ReplicateVerbatim, (RedisModuleCtx * ctx))                                           \
+    /* strings */                                                                               \
+    X(const char *, StringPtrLen, (const RedisModuleString *str, size_t *len))                  \
+    X(int, StringToLongLong, (const RedisModuleString *str, long long *ll))                     \
+    X(int, StringToDouble, (const RedisModuleString *str, double *d))                           \
+    X(RedisModuleString *, CreateString, (RedisModuleCtx * ctx, const char *ptr, size_t len))   \
+    X(RedisModuleString *, CreateStringFromLongLong, (RedisModuleCtx * ctx, long long ll))      \
+    X(void, FreeString, (RedisModuleCtx * ctx, RedisModuleString *str))                         \
+    /* keys and module types */                                                                 \
+    X(RedisModuleKey *, OpenKey, (RedisModuleCtx * ctx, RedisModuleString *keyname, int mode))  \
+    X(void, CloseKey, (RedisModuleKey * kp))                                                    \
+    X(int, KeyType, (RedisModuleKey * kp))                                                      \
+    X(RedisModuleType *, CreateDataType, (RedisModuleCtx * ctx, const char *name, int encver,   \
+                                          RedisModuleTypeMethods *typemethods))                 \
+    X(RedisModuleType *, ModuleTypeGetType, (RedisModuleKey * key))                             \
+    X(void *, ModuleTypeGetValue, (RedisModuleKey * key))                                       \
+    X(int, ModuleTypeSetValue, (RedisModuleKey * key, RedisModuleType *mt, void *value))        \
+    /* RDB and AOF */                                                                           \
+    X(void, SaveUnsigned, (RedisModuleIO * io, uint64_t value))                                 \
+    X(uint64_t, LoadUnsigned, (RedisModuleIO * io))                                             \
+    X(void, SaveSigned, (RedisModuleIO * io, int64_t value))                                    \
+    X(int64_t, LoadSigned, (RedisModuleIO * io))                                                \
+    X(void, SaveStringBuffer, (RedisModuleIO * io, const char *str, size_t len))                \
+    X(char *, LoadStringBuffer, (RedisModuleIO * io, size_t *lenptr))                           \
+    X(int, IsIOError, (RedisModuleIO * io))                                                     \
+    X(void, LogIOError, (RedisModuleIO * io, const char *levelstr, const char *fmt, ...))       \
+    X(void, EmitAOF, (RedisModuleIO * io, const char *cmdname, const char *fmt, ...))           \
+    /* INFO */                                                                                  \
+    X(int, RegisterInfoFunc, (RedisModuleCtx * ctx, RedisModuleInfoFunc cb))                    \
+    X(int, InfoAddSection, (RedisModuleInfoCtx * ctx, const char *name))                        \
+    X(int, InfoAddFieldCString, (RedisModuleInfoCtx * ctx, const char *field, const char *value)) \
+    X(int, InfoAddFieldLongLong, (RedisModuleInfoCtx * ctx, const char *field, long long value))
+
+/* Looked up when present; NULL on servers that predate them. */
+#define RM_API_OPTIONAL_LIST(X)                                                                 \
+    X(void *, TryAlloc, (size_t bytes))                                                         \
+    X(int, GetServerVersion, (void))
+
+RM_API_LIST(RM_API)
+RM_API_OPTIONAL_LIST(RM_API)
+
+/* RedisModule_TryAlloc where the server has it (>= 7.0), else Alloc. */
+void *rm_try_alloc(size_t bytes);
+
+/* Fill every pointer from the server. Returns REDISMODULE_ERR if a required
+ * function is missing, the module name is taken, or the server is too old. */
+int rm_init_api(RedisModuleCtx *ctx, const char *name, int ver);
+
+#endif

@@ -1,0 +1,21 @@
+# The only module that takes the GIL: everything that calls into Python.
+from redisai.rm cimport RedisModuleCtx
+
+cdef enum Backend:
+    BE_TF
+    BE_TFLITE
+    BE_TORCH
+    BE_ONNX
+    BE_COUNT
+
+ctypedef struct BackendInfo:
+    const char *name          # wire token
+    const char *info_field    # INFO MODULES version field
+    char *version             # framework version once loaded, else NULL
+
+cdef BackendInfo BACKENDS[<int>BE_COUNT]
+
+cdef int backend_from_name(const char *name, size_t len) noexcept nogil
+# Imports the framework on the calling (main) thread. `path` is an optional
+# extra import directory. Returns REDISMODULE_OK, or ERR after logging why.
+cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept nogil

@@ -1,0 +1,90 @@
+# cython: language_level=3
+# Command handlers (thin: parse, touch the key, reply) and their registration.
+from redisai.rm cimport *
+from redisai.errors cimport *
+from redisai.tensor cimport Tensor, tensor_release
+from redisai.parse cimport parse_tensorset, parse_tensorget_format
+from redisai.reply cimport reply_tensor
+from redisai.types cimport TensorType, register_types
+from redisai.queue cimport queue_ensure
+from redisai.config cimport config, apply_load_args, cmd_config, info_func
+
+
+cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode,
+                                     Err *err) noexcept nogil:
+    """Opens a key that is empty or holds a tensor; else sets *err."""
+    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, name, mode)
+    cdef int kt = RedisModule_KeyType(key)
+    err[0] = E_OK
+    if kt == REDISMODULE_KEYTYPE_EMPTY:
+        err[0] = E_TENSOR_EMPTY
+    elif kt != REDISMODULE_KEYTYPE_MODULE or RedisModule_ModuleTypeGetType(key) != TensorType:
+        err[0] = E_WRONGTYPE
+    return key
+
+
+cdef int cmd_tensorset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 4:
+        return RedisModule_WrongArity(ctx)
+    cdef Err err
+    cdef RedisModuleKey *key = open_tensor_key(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &err)
+    cdef Tensor *t = NULL
+    if err == E_WRONGTYPE:
+        RedisModule_CloseKey(key)
+        return reply_error(ctx, err)
+    err = parse_tensorset(argv, argc, &t)
+    if err != E_OK:
+        RedisModule_CloseKey(key)
+        return reply_error(ctx, err)
+    RedisModule_ModuleTypeSetValue(key, TensorType, t)
+    RedisModule_CloseKey(key)
+    RedisModule_ReplicateVerbatim(ctx)
+    return RedisModule_ReplyWithSimpleString(ctx, b"OK")
+
+
+cdef int cmd_tensorget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 2 or argc > 4:
+        return RedisModule_WrongArity(ctx)
+    cdef Err err
+    cdef int fmt
+    cdef RedisModuleKey *key = open_tensor_key(ctx, argv[1], REDISMODULE_READ, &err)
+    if err == E_OK:
+        err = parse_tensorget_format(argv, argc, &fmt)
+    if err == E_OK:
+        reply_tensor(ctx, <Tensor *>RedisModule_ModuleTypeGetValue(key), fmt)
+    RedisModule_CloseKey(key)
+    return reply_error(ctx, err) if err != E_OK else REDISMODULE_OK
+
+
+ctypedef struct CommandSpec:
+    const char *name
+    RedisModuleCmdFunc handler
+    const char *flags
+    int first_key, last_key, key_step
+
+cdef CommandSpec COMMANDS[3]
+COMMANDS[0] = CommandSpec(b"AI.TENSORSET", cmd_tensorset, b"write deny-oom", 1, 1, 1)
+COMMANDS[1] = CommandSpec(b"AI.TENSORGET", cmd_tensorget, b"readonly", 1, 1, 1)
+# Node-local and keyless; unlike the reference not flagged `write`, so
+# AI.CONFIG GET also works on read-only replicas.
+COMMANDS[2] = CommandSpec(b"AI.CONFIG", cmd_config, b"", 0, 0, 0)
+
+
+cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,
+                                    const char *module_dir) noexcept:
+    """Called by RedisModule_OnLoad (csrc/module.c) with the GIL held."""
+    RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTIONS_HANDLE_IO_ERRORS)
+    if register_types(ctx) != REDISMODULE_OK:
+        return REDISMODULE_ERR
+    if apply_load_args(ctx, argv, argc, module_dir) != REDISMODULE_OK:
+        return REDISMODULE_ERR
+    if queue_ensure(b"CPU", 3, config.threads_per_queue) == NULL:
+        RedisModule_Log(ctx, b"warning", b"redisai: cannot start the CPU run queue")
+        return REDISMODULE_ERR
+    cdef int i
+    for i in range(3):
+        if RedisModule_CreateCommand(ctx, COMMANDS[i].name, COMMANDS[i].handler, COMMANDS[i].flags,
+                                     COMMANDS[i].first_key, COMMANDS[i].last_key,
+                                     COMMANDS[i].key_step) != REDISMODULE_OK:
+            return REDISMODULE_ERR
+    return RedisModule_RegisterInfoFunc(ctx, info_func)

@@ -1,0 +1,20 @@
+# Argument parsing shared by the single commands and the DAG ops. Parsers
+# return an Err code; the caller renders it (redisai.errors).
+from redisai.rm cimport RedisModuleString
+from redisai.errors cimport Err
+from redisai.tensor cimport Tensor
+
+# TENSORGET output formats (bit set).
+cdef enum:
+    FMT_META = 1
+    FMT_BLOB = 2
+    FMT_VALUES = 4
+
+cdef bint token_is(RedisModuleString *arg, const char *word) noexcept nogil
+
+# argv[0] is the command, argv[1] the key or DAG name, argv[2] the type;
+# argc >= 4 is checked by the caller. On E_OK *out owns a new tensor.
+cdef Err parse_tensorset(RedisModuleString **argv, int argc, Tensor **out) noexcept nogil
+
+# Format tokens argv[2:argc] into a FMT_* set (none given: META|BLOB).
+cdef Err parse_tensorget_format(RedisModuleString **argv, int argc, int *fmt) noexcept nogil

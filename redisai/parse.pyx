@@ -1,0 +1,213 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t, int8_t, int16_t, int32_t, uint16_t
+from libc.string cimport memcpy, memset, memchr
+from posix.strings cimport strncasecmp
+
+from redisai.rm cimport (RedisModuleString, RedisModule_StringPtrLen, RedisModule_StringToLongLong,
+                         RedisModule_StringToDouble, RedisModule_GetUsedMemoryRatio,
+                         RedisModule_Free, rm_try_alloc, REDISMODULE_OK)
+from redisai.errors cimport *
+from redisai.tensor cimport *
+
+cdef enum:
+    STACK_DIMS = 16
+
+# Largest value VALUES accepts per integer type. The reference rejects every
+# negative value in VALUES (its own tests rely on it); BLOB stores any bits.
+cdef long long VALUE_MAX[<int>DT_COUNT]
+VALUE_MAX[<int>DT_INT8] = 127
+VALUE_MAX[<int>DT_INT16] = 32767
+VALUE_MAX[<int>DT_INT32] = 2147483647
+VALUE_MAX[<int>DT_INT64] = 9223372036854775807
+VALUE_MAX[<int>DT_UINT8] = 255
+VALUE_MAX[<int>DT_UINT16] = 65535
+VALUE_MAX[<int>DT_BOOL] = 1
+
+
+cdef bint token_is(RedisModuleString *arg, const char *word) noexcept nogil:
+    cdef size_t len
+    cdef const char *s = RedisModule_StringPtrLen(arg, &len)
+    return strncasecmp(s, word, len) == 0 and word[len] == 0
+
+
+cdef Err fill_values(Tensor *t, RedisModuleString **vals) noexcept nogil:
+    cdef int64_t i, n = tensor_numel(t)
+    cdef char *data = tensor_data(t)
+    cdef double d
+    cdef long long v
+    cdef int dt = t.dtype
+    if dt == DT_FLOAT or dt == DT_DOUBLE:
+        for i in range(n):
+            if RedisModule_StringToDouble(vals[i], &d) != REDISMODULE_OK:
+                return E_INVALID_VALUE
+            if dt == DT_FLOAT:
+                (<float *>data)[i] = <float>d
+            else:
+                (<double *>data)[i] = d
+        return E_OK
+    for i in range(n):
+        if RedisModule_StringToLongLong(vals[i], &v) != REDISMODULE_OK or v < 0 or v > VALUE_MAX[dt]:
+            return E_INVALID_VALUE
+        if dt == DT_INT8:
+            (<int8_t *>data)[i] = <int8_t>v
+        elif dt == DT_UINT8 or dt == DT_BOOL:
+            (<uint8_t *>data)[i] = <uint8_t>v
+        elif dt == DT_INT16:
+            (<int16_t *>data)[i] = <int16_t>v
+        elif dt == DT_UINT16:
+            (<uint16_t *>data)[i] = <uint16_t>v
+        elif dt == DT_INT32:
+            (<int32_t *>data)[i] = <int32_t>v
+        else:
+            (<int64_t *>data)[i] = v
+    return E_OK
+
+
+cdef Err string_values_size(RedisModuleString **vals, int64_t n, uint64_t *nbytes) noexcept nogil:
+    """Blob size for STRING VALUES: each element plus its NUL (a trailing NUL
+    in the argument is the terminator, not duplicated)."""
+    cdef size_t len
+    cdef const char *s
+    cdef int64_t i
+    nbytes[0] = 0
+    for i in range(n):
+        s = RedisModule_StringPtrLen(vals[i], &len)
+        if len > 0 and s[len - 1] == 0:
+            len -= 1
+        if memchr(s, 0, len) != NULL:
+            return E_STRING_NUL
+        nbytes[0] += len + 1
+    return E_OK
+
+
+cdef void fill_string_values(Tensor *t, RedisModuleString **vals) noexcept nogil:
+    cdef char *p = tensor_data(t)
+    cdef size_t len
+    cdef const char *s
+    cdef int64_t i
+    for i in range(tensor_numel(t)):
+        s = RedisModule_StringPtrLen(vals[i], &len)
+        if len > 0 and s[len - 1] == 0:
+            len -= 1
+        memcpy(p, s, len)
+        p[len] = 0
+        p += len + 1
+
+
+cdef Err parse_tensorset(RedisModuleString **argv, int argc, Tensor **out) noexcept nogil:
+    cdef size_t len
+    cdef const char *s = RedisModule_StringPtrLen(argv[2], &len)
+    cdef int dt = dtype_from_name(s, len)
+    if dt < 0:
+        return E_INVALID_DTYPE
+    cdef int64_t stack_dims[STACK_DIMS]
+    cdef int64_t *dims = stack_dims
+    if argc - 3 > STACK_DIMS:
+        dims = <int64_t *>rm_try_alloc((argc - 3) * sizeof(int64_t))
+        if dims == NULL:
+            return E_NO_MEMORY
+    cdef Err err = parse_shape_and_data(argv, argc, dt, dims, out)
+    if dims != stack_dims:
+        RedisModule_Free(dims)
+    return err
+
+
+cdef Err parse_shape_and_data(RedisModuleString **argv, int argc, int dt, int64_t *dims,
+                              Tensor **out) noexcept nogil:
+    cdef int i = 3
+    cdef uint32_t ndims = 0
+    cdef long long d
+    cdef bint blob = False, values = False
+    while i < argc:
+        if token_is(argv[i], b"BLOB"):
+            blob = True
+            break
+        if token_is(argv[i], b"VALUES"):
+            values = True
+            break
+        if RedisModule_StringToLongLong(argv[i], &d) != REDISMODULE_OK or d <= 0:
+            return E_BAD_SHAPE
+        dims[ndims] = d
+        ndims += 1
+        i += 1
+    cdef int64_t numel = shape_numel(ndims, dims)
+    cdef uint64_t elsize = dtype_info(dt).size
+    if numel < 0:
+        return E_BAD_SHAPE
+    cdef int nargs = argc - i - 1
+    if blob and nargs != 1:
+        return E_BLOB_ARGS
+    if values and nargs != numel:
+        return E_VALUES_COUNT
+
+    cdef uint64_t nbytes
+    cdef const char *data = NULL
+    cdef size_t datalen = 0
+    cdef Err err
+    if blob:
+        data = RedisModule_StringPtrLen(argv[i + 1], &datalen)
+        if dt == DT_STRING:
+            if not string_blob_valid(data, datalen, numel):
+                return E_STRING_COUNT
+        elif <uint64_t>numel > (<uint64_t>-1) // elsize or datalen != <uint64_t>numel * elsize:
+            return E_BLOB_LENGTH
+        elif dt == DT_BOOL and not bool_bytes_valid(data, datalen):
+            return E_BOOL_VALUE
+        nbytes = datalen
+    elif values and dt == DT_STRING:
+        err = string_values_size(argv + i + 1, numel, &nbytes)
+        if err != E_OK:
+            return err
+    else:
+        if <uint64_t>numel > (<uint64_t>-1) // elsize:
+            return E_BAD_SHAPE
+        nbytes = (<uint64_t>numel) * elsize if dt != DT_STRING else <uint64_t>numel
+
+    cdef Tensor *t = tensor_new(dt, ndims, dims, nbytes)
+    if t == NULL:
+        return E_NO_MEMORY
+    if blob:
+        memcpy(tensor_data(t), data, nbytes)
+    elif values and dt == DT_STRING:
+        fill_string_values(t, argv + i + 1)
+    elif values:
+        err = fill_values(t, argv + i + 1)
+        if err != E_OK:
+            tensor_release(t)
+            return err
+    else:
+        # Zero-filled: the only size not bounded by what the client sent, so
+        # refuse it here rather than push the server past maxmemory.
+        if RedisModule_GetUsedMemoryRatio() > 1.0:
+            tensor_release(t)
+            return E_OOM
+        memset(tensor_data(t), 0, nbytes)
+    out[0] = t
+    return E_OK
+
+
+cdef bint bool_bytes_valid(const char *data, size_t len) noexcept nogil:
+    cdef size_t i
+    for i in range(len):
+        if <uint8_t>data[i] > 1:
+            return False
+    return True
+
+
+cdef Err parse_tensorget_format(RedisModuleString **argv, int argc, int *fmt) noexcept nogil:
+    cdef int i
+    fmt[0] = 0
+    for i in range(2, argc):
+        if token_is(argv[i], b"META"):
+            fmt[0] |= FMT_META
+        elif token_is(argv[i], b"BLOB"):
+            fmt[0] |= FMT_BLOB
+        elif token_is(argv[i], b"VALUES"):
+            fmt[0] |= FMT_VALUES
+        else:
+            return E_DATA_FORMAT
+    if (fmt[0] & FMT_BLOB) and (fmt[0] & FMT_VALUES):
+        return E_BLOB_AND_VALUES
+    if fmt[0] == 0:
+        fmt[0] = FMT_META | FMT_BLOB
+    return E_OK

@@ -1,0 +1,26 @@
+# Per-device run queues, each served by its own worker threads.
+from redisai.pthread cimport pthread_t, pthread_mutex_t, pthread_cond_t
+
+ctypedef void (*JobFunc)(void *arg) noexcept nogil
+
+ctypedef struct Job:
+    JobFunc run
+    void *arg
+    Job *next
+
+ctypedef struct RunQueue:
+    char name[16]               # upper-cased device string, e.g. CPU, GPU:0
+    pthread_mutex_t lock
+    pthread_cond_t ready
+    Job *head
+    Job *tail
+    int nthreads
+    pthread_t *threads
+    RunQueue *next              # the list of all queues (main thread only)
+
+cdef RunQueue *all_queues
+
+# The queue for a device string (case-insensitive), created with its workers
+# if missing. NULL if the name is too long or threads cannot be started.
+cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexcept nogil
+cdef void queue_push(RunQueue *q, Job *job) noexcept nogil

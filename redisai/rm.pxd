@@ -1,0 +1,100 @@
+# The Redis Modules API for Cython: the functions of csrc/redismodule_api.h,
+# usable without the GIL.
+from libc.stdint cimport uint64_t, int64_t
+
+cdef extern from "redismodule_api.h" nogil:
+    enum:
+        REDISMODULE_OK
+        REDISMODULE_ERR
+        REDISMODULE_READ
+        REDISMODULE_WRITE
+        REDISMODULE_KEYTYPE_EMPTY
+        REDISMODULE_KEYTYPE_MODULE
+        REDISMODULE_POSTPONED_LEN
+        REDISMODULE_CTX_FLAGS_LUA
+        REDISMODULE_CTX_FLAGS_MULTI
+        REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
+        REDISMODULE_TYPE_METHOD_VERSION
+
+    ctypedef struct RedisModuleCtx
+    ctypedef struct RedisModuleKey
+    ctypedef struct RedisModuleString
+    ctypedef struct RedisModuleIO
+    ctypedef struct RedisModuleType
+    ctypedef struct RedisModuleDigest
+    ctypedef struct RedisModuleInfoCtx
+
+    ctypedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
+    ctypedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
+
+    ctypedef struct RedisModuleTypeMethods:
+        uint64_t version
+        void *(*rdb_load)(RedisModuleIO *rdb, int encver) noexcept nogil
+        void (*rdb_save)(RedisModuleIO *rdb, void *value) noexcept nogil
+        void (*aof_rewrite)(RedisModuleIO *aof, RedisModuleString *key, void *value) noexcept nogil
+        size_t (*mem_usage)(const void *value) noexcept nogil
+        void (*digest)(RedisModuleDigest *digest, void *value) noexcept nogil
+        void (*free)(void *value) noexcept nogil
+        void *(*copy)(RedisModuleString *fromkey, RedisModuleString *tokey, const void *value) noexcept nogil
+
+    # memory
+    void *RedisModule_Alloc(size_t bytes)
+    void *rm_try_alloc(size_t bytes)    # TryAlloc (>= 7.0) or Alloc
+    void *RedisModule_Realloc(void *ptr, size_t bytes)
+    void RedisModule_Free(void *ptr)
+    size_t RedisModule_MallocSize(void *ptr)
+
+    # module and commands
+    int RedisModule_CreateCommand(RedisModuleCtx *ctx, const char *name, RedisModuleCmdFunc cmdfunc,
+                                  const char *strflags, int firstkey, int lastkey, int keystep)
+    void RedisModule_SetModuleOptions(RedisModuleCtx *ctx, int options)
+    int RedisModule_GetContextFlags(RedisModuleCtx *ctx)
+    void RedisModule_Log(RedisModuleCtx *ctx, const char *level, const char *fmt, ...)
+    float RedisModule_GetUsedMemoryRatio()
+
+    # replies
+    int RedisModule_WrongArity(RedisModuleCtx *ctx)
+    int RedisModule_ReplyWithError(RedisModuleCtx *ctx, const char *err)
+    int RedisModule_ReplyWithSimpleString(RedisModuleCtx *ctx, const char *msg)
+    int RedisModule_ReplyWithLongLong(RedisModuleCtx *ctx, long long ll)
+    int RedisModule_ReplyWithDouble(RedisModuleCtx *ctx, double d)
+    int RedisModule_ReplyWithStringBuffer(RedisModuleCtx *ctx, const char *buf, size_t len)
+    int RedisModule_ReplyWithArray(RedisModuleCtx *ctx, long len)
+    void RedisModule_ReplySetArrayLength(RedisModuleCtx *ctx, long len)
+    int RedisModule_ReplyWithNull(RedisModuleCtx *ctx)
+    int RedisModule_ReplicateVerbatim(RedisModuleCtx *ctx)
+
+    # strings
+    const char *RedisModule_StringPtrLen(const RedisModuleString *str, size_t *len)
+    int RedisModule_StringToLongLong(const RedisModuleString *str, long long *ll)
+    int RedisModule_StringToDouble(const RedisModuleString *str, double *d)
+    RedisModuleString *RedisModule_CreateString(RedisModuleCtx *ctx, const char *ptr, size_t len)
+    RedisModuleString *RedisModule_CreateStringFromLongLong(RedisModuleCtx *ctx, long long ll)
+    void RedisModule_FreeString(RedisModuleCtx *ctx, RedisModuleString *str)
+
+    # keys and module types
+    RedisModuleKey *RedisModule_OpenKey(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode)
+    void RedisModule_CloseKey(RedisModuleKey *kp)
+    int RedisModule_KeyType(RedisModuleKey *kp)
+    RedisModuleType *RedisModule_CreateDataType(RedisModuleCtx *ctx, const char *name, int encver,
+                                                RedisModuleTypeMethods *typemethods)
+    RedisModuleType *RedisModule_ModuleTypeGetType(RedisModuleKey *key)
+    void *RedisModule_ModuleTypeGetValue(RedisModuleKey *key)
+    int RedisModule_ModuleTypeSetValue(RedisModuleKey *key, RedisModuleType *mt, void *value)
+
+    # RDB and AOF
+    void RedisModule_SaveUnsigned(RedisModuleIO *io, uint64_t value)
+    uint64_t RedisModule_LoadUnsigned(RedisModuleIO *io)
+    void RedisModule_SaveSigned(RedisModuleIO *io, int64_t value)
+    int64_t RedisModule_LoadSigned(RedisModuleIO *io)
+    void RedisModule_SaveStringBuffer(RedisModuleIO *io, const char *str, size_t len)
+    char *RedisModule_LoadStringBuffer(RedisModuleIO *io, size_t *lenptr)
+    int RedisModule_IsIOError(RedisModuleIO *io)
+    void RedisModule_LogIOError(RedisModuleIO *io, const char *levelstr, const char *fmt, ...)
+    void RedisModule_EmitAOF(RedisModuleIO *io, const char *cmdname, const char *fmt, ...)
+
+    # INFO
+    int RedisModule_RegisterInfoFunc(RedisModuleCtx *ctx, RedisModuleInfoFunc cb)
+    int RedisModule_InfoAddSection(RedisModuleInfoCtx *ctx, const char *name)
+    int RedisModule_InfoAddFieldCString(RedisModuleInfoCtx *ctx, const char *field, const char *value)
+    int RedisModule_InfoAddFieldLongLong(RedisModuleInfoCtx *ctx, const char *field, long long value)
