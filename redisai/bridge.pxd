@@ -19,3 +19,9 @@ cdef int backend_from_name(const char *name, size_t len) noexcept nogil
 # Imports the framework on the calling (main) thread. `path` is an optional
 # extra import directory. Returns REDISMODULE_OK, or ERR after logging why.
 cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept nogil
+
+from redisai.tensor cimport Tensor
+
+# AI._TENSORVIEW: describes a tensor as the backends see it (a numpy view
+# over the module's memory), replying on the calling main thread.
+cdef int reply_tensor_view(RedisModuleCtx *ctx, Tensor *t) noexcept nogil

@@ -5,6 +5,7 @@ from posix.signal cimport sigaction, sigaction_t
 from libc.signal cimport SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGPIPE, SIGHUP, SIGALRM, SIGUSR1
 
 from redisai.rm cimport *
+from redisai.tensor cimport Tensor, DT_STRING, tensor_data, tensor_view
 
 cdef extern from "<string.h>" nogil:
     char *strdup(const char *s)
@@ -59,3 +60,42 @@ cdef char *import_backend(RedisModuleCtx *ctx, const char *name, const char *pat
         RedisModule_Log(ctx, b"warning", b"redisai: cannot load backend %s: %s", name,
                         <const char *>message)
         return NULL
+
+
+cdef int reply_tensor_view(RedisModuleCtx *ctx, Tensor *t) noexcept nogil:
+    with gil:
+        return reply_view_locked(ctx, t)
+
+
+cdef int reply_view_locked(RedisModuleCtx *ctx, Tensor *t) noexcept:
+    try:
+        zero_copy, dtype, shape, checksum = describe_view(t)
+    except Exception as exc:
+        message = f"ERR {type(exc).__name__}: {exc}".replace("\n", " ").encode()
+        return RedisModule_ReplyWithError(ctx, message)
+    RedisModule_ReplyWithArray(ctx, 8)
+    RedisModule_ReplyWithStringBuffer(ctx, b"zero_copy", 9)
+    RedisModule_ReplyWithLongLong(ctx, zero_copy)
+    reply_str(ctx, b"dtype", dtype.encode())
+    RedisModule_ReplyWithStringBuffer(ctx, b"shape", 5)
+    RedisModule_ReplyWithArray(ctx, len(shape))
+    for d in shape:
+        RedisModule_ReplyWithLongLong(ctx, d)
+    reply_str(ctx, b"sum", repr(checksum).encode())
+    return REDISMODULE_OK
+
+
+cdef void reply_str(RedisModuleCtx *ctx, bytes name, bytes value):
+    RedisModule_ReplyWithStringBuffer(ctx, name, len(name))
+    RedisModule_ReplyWithStringBuffer(ctx, value, len(value))
+
+
+cdef tuple describe_view(Tensor *t):
+    import numpy
+    array = numpy.asarray(tensor_view(t, False))
+    zero_copy = array.ctypes.data == <size_t>tensor_data(t) and not array.flags.writeable
+    if t.dtype == DT_STRING:
+        checksum = sum(len(e) for e in array.tobytes().split(b"\0")[:-1])
+    else:
+        checksum = array.astype(numpy.float64).sum().item()
+    return int(zero_copy), array.dtype.name, array.shape, checksum

@@ -8,6 +8,7 @@ from redisai.reply cimport reply_tensor
 from redisai.types cimport TensorType, register_types
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, apply_load_args, cmd_config, info_func
+from redisai.bridge cimport reply_tensor_view
 
 
 cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode,
@@ -56,18 +57,34 @@ cdef int cmd_tensorget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     return reply_error(ctx, err) if err != E_OK else REDISMODULE_OK
 
 
+cdef int cmd_tensorview(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc != 2:
+        return RedisModule_WrongArity(ctx)
+    cdef Err err
+    cdef RedisModuleKey *key = open_tensor_key(ctx, argv[1], REDISMODULE_READ, &err)
+    if err == E_OK:
+        reply_tensor_view(ctx, <Tensor *>RedisModule_ModuleTypeGetValue(key))
+    RedisModule_CloseKey(key)
+    return reply_error(ctx, err) if err != E_OK else REDISMODULE_OK
+
+
 ctypedef struct CommandSpec:
     const char *name
     RedisModuleCmdFunc handler
     const char *flags
     int first_key, last_key, key_step
 
-cdef CommandSpec COMMANDS[3]
+cdef enum:
+    NUM_COMMANDS = 4
+
+cdef CommandSpec COMMANDS[NUM_COMMANDS]
 COMMANDS[0] = CommandSpec(b"AI.TENSORSET", cmd_tensorset, b"write deny-oom", 1, 1, 1)
 COMMANDS[1] = CommandSpec(b"AI.TENSORGET", cmd_tensorget, b"readonly", 1, 1, 1)
 # Node-local and keyless; unlike the reference not flagged `write`, so
 # AI.CONFIG GET also works on read-only replicas.
 COMMANDS[2] = CommandSpec(b"AI.CONFIG", cmd_config, b"", 0, 0, 0)
+# Diagnostics (not in the reference): the tensor as a backend sees it.
+COMMANDS[3] = CommandSpec(b"AI._TENSORVIEW", cmd_tensorview, b"readonly", 1, 1, 1)
 
 
 cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,
@@ -82,7 +99,7 @@ cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **arg
         RedisModule_Log(ctx, b"warning", b"redisai: cannot start the CPU run queue")
         return REDISMODULE_ERR
     cdef int i
-    for i in range(3):
+    for i in range(NUM_COMMANDS):
         if RedisModule_CreateCommand(ctx, COMMANDS[i].name, COMMANDS[i].handler, COMMANDS[i].flags,
                                      COMMANDS[i].first_key, COMMANDS[i].last_key,
                                      COMMANDS[i].key_step) != REDISMODULE_OK:
