@@ -99,3 +99,41 @@ cdef tuple describe_view(Tensor *t):
     else:
         checksum = array.astype(numpy.float64).sum().item()
     return int(zero_copy), array.dtype.name, array.shape, checksum
+
+
+cdef class RedisLog:
+    """A sys.stdout / sys.stderr that writes whole lines to the Redis log, so
+    Python output and tracebacks survive `--daemonize yes`."""
+    cdef bytes level
+    cdef str pending
+    cdef int fd
+    encoding = "utf-8"
+
+    def __init__(self, bytes level, int fd):
+        self.level = level
+        self.pending = ""
+        self.fd = fd
+
+    def write(self, str text):
+        self.pending += text
+        cdef str line
+        while "\n" in self.pending:
+            line, _, self.pending = self.pending.partition("\n")
+            if line.strip():
+                data = line.encode("utf-8", "replace")
+                RedisModule_Log(NULL, self.level, b"%s", <const char *>data)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self.fd
+
+
+import sys
+sys.stdout = RedisLog(b"notice", 1)
+sys.stderr = RedisLog(b"warning", 2)
