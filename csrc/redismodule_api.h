@@ -91,7 +91,6 @@ typedef struct RedisModuleTypeMethods {
     X(void, Log, (RedisModuleCtx * ctx, const char *level, const char *fmt, ...))               \
     X(float, GetUsedMemoryRatio, (void))                                                        \
     /* replies */                                                                               \
-    X(int, WrongArity, (RedisModuleCtx * ctx))                                                  \
     X(int, ReplyWithError, (RedisModuleCtx * ctx, const char *err))                             \
     X(int, ReplyWithSimpleString, (RedisModuleCtx * ctx, const char *msg))                      \
     X(int, ReplyWithLongLong, (RedisModuleCtx * ctx, long long ll))                             \

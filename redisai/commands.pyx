@@ -26,7 +26,7 @@ cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *nam
 
 cdef int cmd_tensorset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc < 4:
-        return RedisModule_WrongArity(ctx)
+        return reply_arity(ctx, argv[0])
     cdef Err err
     cdef RedisModuleKey *key = open_tensor_key(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &err)
     cdef Tensor *t = NULL
@@ -45,7 +45,7 @@ cdef int cmd_tensorset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
 
 cdef int cmd_tensorget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc < 2 or argc > 4:
-        return RedisModule_WrongArity(ctx)
+        return reply_arity(ctx, argv[0])
     cdef Err err
     cdef int fmt
     cdef RedisModuleKey *key = open_tensor_key(ctx, argv[1], REDISMODULE_READ, &err)
@@ -59,7 +59,7 @@ cdef int cmd_tensorget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
 
 cdef int cmd_tensorview(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc != 2:
-        return RedisModule_WrongArity(ctx)
+        return reply_arity(ctx, argv[0])
     cdef Err err
     cdef RedisModuleKey *key = open_tensor_key(ctx, argv[1], REDISMODULE_READ, &err)
     if err == E_OK:

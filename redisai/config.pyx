@@ -121,7 +121,7 @@ cdef int apply_load_args(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
 
 cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc < 2:
-        return RedisModule_WrongArity(ctx)
+        return reply_arity(ctx, argv[0])
     cdef RedisModuleString *sub = argv[1]
     cdef size_t len
     cdef const char *s
@@ -129,7 +129,7 @@ cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noe
     cdef int backend
     if token_is(sub, b"LOADBACKEND"):
         if argc < 4:
-            return RedisModule_WrongArity(ctx)
+            return reply_arity(ctx, argv[0])
         s = RedisModule_StringPtrLen(argv[2], &len)
         backend = backend_from_name(s, len)
         if backend < 0:
@@ -149,7 +149,7 @@ cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noe
         config.model_chunk_size = chunk
     elif token_is(sub, b"GET"):
         if argc < 3:
-            return RedisModule_WrongArity(ctx)
+            return reply_arity(ctx, argv[0])
         if token_is(argv[2], b"BACKENDSPATH"):
             return RedisModule_ReplyWithStringBuffer(ctx, config.backends_path,
                                                      strlen(config.backends_path))

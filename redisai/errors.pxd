@@ -1,9 +1,8 @@
 # Error codes of our own glue, and the one place that renders them as replies.
-from redisai.rm cimport RedisModuleCtx
+from redisai.rm cimport RedisModuleCtx, RedisModuleString
 
 cdef enum Err:
     E_OK
-    E_ARITY               # the server's arity message, command name as typed
     E_WRONGTYPE
     E_INVALID_DTYPE
     E_BAD_SHAPE
@@ -31,3 +30,6 @@ cdef enum Err:
 
 cdef const char *err_text(Err err) noexcept nogil
 cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil
+# `ERR wrong number of arguments for '<name>' command`, the name as the client
+# typed it (Redis 7's RedisModule_WrongArity lower-cases it).
+cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil

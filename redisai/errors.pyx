@@ -1,11 +1,11 @@
 # cython: language_level=3
-from redisai.rm cimport (RedisModuleCtx, REDISMODULE_OK, RedisModule_WrongArity,
-                         RedisModule_ReplyWithError)
+from libc.stdio cimport snprintf
+from redisai.rm cimport (RedisModuleCtx, RedisModuleString, REDISMODULE_OK, RedisModule_Alloc,
+                         RedisModule_Free, RedisModule_ReplyWithError, RedisModule_StringPtrLen)
 
 # Exact wire texts (see the spec); the first word is the error code.
 cdef const char *TEXT[<int>E_COUNT]
 TEXT[<int>E_OK] = b"OK"
-TEXT[<int>E_ARITY] = b"ERR wrong number of arguments"
 TEXT[<int>E_WRONGTYPE] = b"WRONGTYPE Operation against a key holding the wrong kind of value"
 TEXT[<int>E_INVALID_DTYPE] = b"ERR invalid data type"
 TEXT[<int>E_BAD_SHAPE] = b"ERR invalid or negative value found in tensor shape"
@@ -38,7 +38,16 @@ cdef const char *err_text(Err err) noexcept nogil:
 
 
 cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil:
-    if err == E_ARITY:
-        return RedisModule_WrongArity(ctx)
     RedisModule_ReplyWithError(ctx, TEXT[<int>err])
+    return REDISMODULE_OK
+
+
+cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil:
+    cdef size_t len
+    cdef const char *s = RedisModule_StringPtrLen(name, &len)
+    cdef size_t size = len + 64
+    cdef char *msg = <char *>RedisModule_Alloc(size)
+    snprintf(msg, size, b"ERR wrong number of arguments for '%.*s' command", <int>len, s)
+    RedisModule_ReplyWithError(ctx, msg)
+    RedisModule_Free(msg)
     return REDISMODULE_OK

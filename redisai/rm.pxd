@@ -53,7 +53,6 @@ cdef extern from "redismodule_api.h" nogil:
     float RedisModule_GetUsedMemoryRatio()
 
     # replies
-    int RedisModule_WrongArity(RedisModuleCtx *ctx)
     int RedisModule_ReplyWithError(RedisModuleCtx *ctx, const char *err)
     int RedisModule_ReplyWithSimpleString(RedisModuleCtx *ctx, const char *msg)
     int RedisModule_ReplyWithLongLong(RedisModuleCtx *ctx, long long ll)
