@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = Path(os.environ.get("REDISAI_MODULE", ROOT / "install-cpu" / "redisai.so")).resolve()
@@ -72,8 +74,10 @@ class Server:
         raise RuntimeError(f"redis-server did not answer in {timeout}s:\n{self.log()[-3000:]}")
 
     def client(self, **kwargs):
-        # RESP2 unless a test asks for RESP3: RedisAI clients speak RESP2.
+        # RESP2 unless a test asks for RESP3: RedisAI clients speak RESP2. No
+        # retries: a dropped connection must fail the test, not be papered over.
         kwargs.setdefault("protocol", 2)
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=60, **kwargs)
 
     def stop(self, save=False, timeout=60):
