@@ -46,7 +46,8 @@ class Server:
     def command_line(self):
         cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
                "--dir", str(self.dir), "--logfile", str(self.logfile),
-               "--save", "", "--appendonly", "no", *self.config]
+               "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
+               *self.config]
         if self.load_module:
             cmd += ["--loadmodule", str(MODULE), *self.module_args]
         return cmd
