@@ -20,6 +20,7 @@
 #define REDISMODULE_KEYTYPE_MODULE 6
 
 #define REDISMODULE_POSTPONED_LEN -1
+#define REDISMODULE_NO_EXPIRE -1
 
 #define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
 #define REDISMODULE_CTX_FLAGS_MULTI (1 << 1)
@@ -107,6 +108,7 @@ typedef struct RedisModuleTypeMethods {
     X(RedisModuleString *, CreateString, (RedisModuleCtx * ctx, const char *ptr, size_t len))   \
     X(RedisModuleString *, CreateStringFromLongLong, (RedisModuleCtx * ctx, long long ll))      \
     X(void, FreeString, (RedisModuleCtx * ctx, RedisModuleString *str))                         \
+    X(void, RetainString, (RedisModuleCtx * ctx, RedisModuleString *str))                       \
     /* keys and module types */                                                                 \
     X(RedisModuleKey *, OpenKey, (RedisModuleCtx * ctx, RedisModuleString *keyname, int mode))  \
     X(void, CloseKey, (RedisModuleKey * kp))                                                    \
@@ -116,6 +118,10 @@ typedef struct RedisModuleTypeMethods {
     X(RedisModuleType *, ModuleTypeGetType, (RedisModuleKey * key))                             \
     X(void *, ModuleTypeGetValue, (RedisModuleKey * key))                                       \
     X(int, ModuleTypeSetValue, (RedisModuleKey * key, RedisModuleType *mt, void *value))        \
+    X(int, ModuleTypeReplaceValue, (RedisModuleKey * key, RedisModuleType *mt, void *new_value, \
+                                    void **old_value))                                          \
+    X(long long, GetExpire, (RedisModuleKey * key))                                             \
+    X(int, SetExpire, (RedisModuleKey * key, long long expire))                                 \
     /* RDB and AOF */                                                                           \
     X(void, SaveUnsigned, (RedisModuleIO * io, uint64_t value))                                 \
     X(uint64_t, LoadUnsigned, (RedisModuleIO * io))                                             \

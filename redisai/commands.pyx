@@ -24,6 +24,19 @@ cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *nam
     return key
 
 
+cdef void set_tensor(RedisModuleKey *key, Tensor *t) noexcept nogil:
+    """Installs a new tensor in a key opened for writing, clearing any TTL as
+    SET does. Overwriting a tensor swaps the value in place: no key deletion
+    and re-insertion on this hot path."""
+    cdef void *old = NULL
+    if RedisModule_ModuleTypeReplaceValue(key, TensorType, t, &old) == REDISMODULE_OK:
+        tensor_release(<Tensor *>old)
+        if RedisModule_GetExpire(key) != REDISMODULE_NO_EXPIRE:
+            RedisModule_SetExpire(key, REDISMODULE_NO_EXPIRE)
+    else:
+        RedisModule_ModuleTypeSetValue(key, TensorType, t)
+
+
 cdef int cmd_tensorset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc < 4:
         return reply_arity(ctx, argv[0])
@@ -37,7 +50,7 @@ cdef int cmd_tensorset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if err != E_OK:
         RedisModule_CloseKey(key)
         return reply_error(ctx, err)
-    RedisModule_ModuleTypeSetValue(key, TensorType, t)
+    set_tensor(key, t)
     RedisModule_CloseKey(key)
     RedisModule_ReplicateVerbatim(ctx)
     return RedisModule_ReplyWithSimpleString(ctx, b"OK")

@@ -9,8 +9,19 @@ from redisai.rm cimport (RedisModuleString, RedisModule_StringPtrLen, RedisModul
 from redisai.errors cimport *
 from redisai.tensor cimport *
 
+cdef extern from "<unistd.h>" nogil:
+    long sysconf(int name)
+    enum: _SC_PHYS_PAGES, _SC_PAGESIZE
+
 cdef enum:
     STACK_DIMS = 16
+    # BLOBs this large are kept in the client's argument string, not copied:
+    # Redis itself stops copying arguments above 32 KiB.
+    WRAP_MIN_BYTES = 65536
+
+
+cdef uint64_t physical_memory() noexcept nogil:
+    return <uint64_t>sysconf(_SC_PHYS_PAGES) * <uint64_t>sysconf(_SC_PAGESIZE)
 
 # Largest value VALUES accepts per integer type. The reference rejects every
 # negative value in VALUES (its own tests rely on it); BLOB stores any bits.
@@ -163,10 +174,18 @@ cdef Err parse_shape_and_data(RedisModuleString **argv, int argc, int dt, int64_
             return E_BAD_SHAPE
         nbytes = (<uint64_t>numel) * elsize if dt != DT_STRING else <uint64_t>numel
 
-    cdef Tensor *t = tensor_new(dt, ndims, dims, nbytes)
+    cdef Tensor *t
+    if blob and nbytes >= WRAP_MIN_BYTES:
+        t = tensor_wrap(dt, ndims, dims, argv[i + 1])
+    elif not blob and not values and nbytes > physical_memory():
+        return E_NO_MEMORY          # a zero-fill that size would get the server killed
+    else:
+        t = tensor_new(dt, ndims, dims, nbytes)
     if t == NULL:
         return E_NO_MEMORY
-    if blob:
+    if t.external:
+        pass
+    elif blob:
         memcpy(tensor_data(t), data, nbytes)
     elif values and dt == DT_STRING:
         fill_string_values(t, argv + i + 1)

@@ -11,6 +11,7 @@ cdef extern from "redismodule_api.h" nogil:
         REDISMODULE_KEYTYPE_EMPTY
         REDISMODULE_KEYTYPE_MODULE
         REDISMODULE_POSTPONED_LEN
+        REDISMODULE_NO_EXPIRE
         REDISMODULE_CTX_FLAGS_LUA
         REDISMODULE_CTX_FLAGS_MULTI
         REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
@@ -70,6 +71,7 @@ cdef extern from "redismodule_api.h" nogil:
     RedisModuleString *RedisModule_CreateString(RedisModuleCtx *ctx, const char *ptr, size_t len)
     RedisModuleString *RedisModule_CreateStringFromLongLong(RedisModuleCtx *ctx, long long ll)
     void RedisModule_FreeString(RedisModuleCtx *ctx, RedisModuleString *str)
+    void RedisModule_RetainString(RedisModuleCtx *ctx, RedisModuleString *str)
 
     # keys and module types
     RedisModuleKey *RedisModule_OpenKey(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode)
@@ -80,6 +82,10 @@ cdef extern from "redismodule_api.h" nogil:
     RedisModuleType *RedisModule_ModuleTypeGetType(RedisModuleKey *key)
     void *RedisModule_ModuleTypeGetValue(RedisModuleKey *key)
     int RedisModule_ModuleTypeSetValue(RedisModuleKey *key, RedisModuleType *mt, void *value)
+    int RedisModule_ModuleTypeReplaceValue(RedisModuleKey *key, RedisModuleType *mt, void *new_value,
+                                           void **old_value)
+    long long RedisModule_GetExpire(RedisModuleKey *key)
+    int RedisModule_SetExpire(RedisModuleKey *key, long long expire)
 
     # RDB and AOF
     void RedisModule_SaveUnsigned(RedisModuleIO *io, uint64_t value)

@@ -2,6 +2,7 @@
 # shared by the keyspace, DAGs, batching and backends. Never mutated once it
 # is visible to more than its creator.
 from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
+from redisai.rm cimport RedisModuleString
 
 cdef enum DType:
     DT_FLOAT
@@ -27,9 +28,12 @@ cdef const DTypeInfo *dtype_info(int dtype) noexcept nogil
 
 # Layout: [Tensor][int64 dims[ndims]][pad][data[nbytes]]. STRING data is the
 # blob of NUL-terminated elements. Data of large tensors is 64-byte aligned.
+# An external tensor instead ends with [char *data][RedisModuleString *owner]:
+# its data is a retained client argument (large BLOBs are not copied).
 ctypedef struct Tensor:
     int refcount
     uint8_t dtype
+    uint8_t external
     uint32_t ndims
     uint64_t nbytes
 
@@ -38,6 +42,9 @@ cdef int dtype_from_dlpack(uint64_t code, uint64_t bits) noexcept nogil
 
 # Allocates a tensor with uninitialised data; NULL if memory is short.
 cdef Tensor *tensor_new(int dtype, uint32_t ndims, const int64_t *dims, uint64_t nbytes) noexcept nogil
+# Wraps the bytes of a string argument without copying them (main thread).
+cdef Tensor *tensor_wrap(int dtype, uint32_t ndims, const int64_t *dims,
+                         RedisModuleString *owner) noexcept nogil
 cdef Tensor *tensor_retain(Tensor *t) noexcept nogil
 cdef void tensor_release(Tensor *t) noexcept nogil
 cdef size_t tensor_alloc_size(const Tensor *t) noexcept nogil
@@ -52,6 +59,8 @@ cdef inline int64_t *tensor_dims(const Tensor *t) noexcept nogil:
 
 cdef inline char *tensor_data(const Tensor *t) noexcept nogil:
     cdef size_t p = <size_t>(tensor_dims(t) + t.ndims)
+    if t.external:
+        return (<char **>p)[0]
     if t.nbytes >= 4096:
         p = (p + 63) & ~(<size_t>63)
     return <char *>p

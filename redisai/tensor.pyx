@@ -4,7 +4,8 @@ from libc.string cimport memchr
 from posix.strings cimport strncasecmp
 from cpython.buffer cimport PyBUF_WRITABLE, PyBUF_FORMAT
 
-from redisai.rm cimport RedisModule_Free, RedisModule_MallocSize, rm_try_alloc
+from redisai.rm cimport (RedisModuleString, RedisModule_Free, RedisModule_MallocSize, rm_try_alloc,
+                         RedisModule_RetainString, RedisModule_FreeString, RedisModule_StringPtrLen)
 
 cdef extern from "refcount.h" nogil:
     void rai_incref(int *rc)
@@ -81,6 +82,7 @@ cdef Tensor *tensor_new(int dtype, uint32_t ndims, const int64_t *dims, uint64_t
         return NULL
     t.refcount = 1
     t.dtype = dtype
+    t.external = False
     t.ndims = ndims
     t.nbytes = nbytes
     cdef uint32_t i
@@ -90,18 +92,39 @@ cdef Tensor *tensor_new(int dtype, uint32_t ndims, const int64_t *dims, uint64_t
     return t
 
 
+cdef Tensor *tensor_wrap(int dtype, uint32_t ndims, const int64_t *dims,
+                         RedisModuleString *owner) noexcept nogil:
+    cdef Tensor *t = tensor_new(dtype, ndims + 2, dims, 0)   # two more words: data, owner
+    if t == NULL:
+        return NULL
+    cdef void **tail = <void **>(tensor_dims(t) + ndims)
+    cdef size_t len
+    tail[0] = <void *>RedisModule_StringPtrLen(owner, &len)
+    tail[1] = owner
+    RedisModule_RetainString(NULL, owner)
+    t.ndims = ndims
+    t.nbytes = len
+    t.external = True
+    return t
+
+
 cdef Tensor *tensor_retain(Tensor *t) noexcept nogil:
     rai_incref(&t.refcount)
     return t
 
 
 cdef void tensor_release(Tensor *t) noexcept nogil:
-    if t != NULL and rai_decref(&t.refcount) == 0:
-        RedisModule_Free(t)
+    if t == NULL or rai_decref(&t.refcount) != 0:
+        return
+    if t.external:
+        # The last reference: nothing else uses the argument string any more,
+        # so it may be dropped from any thread.
+        RedisModule_FreeString(NULL, (<RedisModuleString **>(tensor_dims(t) + t.ndims))[1])
+    RedisModule_Free(t)
 
 
 cdef size_t tensor_alloc_size(const Tensor *t) noexcept nogil:
-    return RedisModule_MallocSize(<void *>t)
+    return RedisModule_MallocSize(<void *>t) + (t.nbytes if t.external else 0)
 
 
 cdef class TensorView:

@@ -1,0 +1,336 @@
+"""redisai benchmark: AI.TENSORSET/AI.TENSORGET vs SET/GET throughput and
+latency, per-key memory of small tensors, and module load time.
+
+Usage: python bench/bench.py --module /abs/path/to/redisai.so
+
+Starts its own redis-server processes on free loopback ports (in a temp dir)
+and always stops them. Prints one report and writes it as JSON to
+bench/results/latest.json. Each target is reported PASS/FAIL; the exit status
+is 0 whenever the report was produced, so a failed target never hides it.
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
+LOADGEN_BIN = ROOT / "build" / "bench" / "loadgen"
+RESULTS_FILE = ROOT / "bench" / "results" / "latest.json"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+SIZES = [16, 4096, 1 << 20]
+CLIENTS = [1, 50]
+RATIO_TARGET = 0.9        # AI throughput / plain throughput, per row
+MEM_KEYS = 100_000
+MEM_PAYLOAD = 16
+MEM_TARGET = 64           # max extra bytes per tensor key vs a string key
+LOAD_REPS = 5
+LOAD_TARGET_S = 0.5
+
+# Command templates for loadgen (@KEY, @SIZE, @DATA are expanded there).
+# AI and plain use different key prefixes of equal length: a tensor key can't
+# be overwritten by AI.TENSORSET if it holds a string, and vice versa for GET.
+TEMPLATES = {
+    ("ai", "set"): ["AI.TENSORSET", "@KEY", "UINT8", "@SIZE", "BLOB", "@DATA"],
+    ("ai", "get"): ["AI.TENSORGET", "@KEY", "BLOB"],
+    ("plain", "set"): ["SET", "@KEY", "@DATA"],
+    ("plain", "get"): ["GET", "@KEY"],
+}
+KEY_PREFIX = {"ai": "t:", "plain": "s:"}
+# (size, clients, op) cases, each measured for AI and plain, in run order
+CASES = [(size, clients, op) for size in SIZES for clients in CLIENTS for op in ("set", "get")]
+OP_NAME = {key: tpl[0] for key, tpl in TEMPLATES.items()}
+
+# CPU pinning. The server runs on SERVER_CPU. A single client shares that CPU:
+# with one request in flight client and server never run at once, and on a
+# small VM a wake-up across CPUs costs ~50-80 us and depends on where the
+# scheduler happens to put the two processes, which made 1-client rows flip
+# between ~7 and ~70 us from run to run. With more clients the load generator
+# gets another CPU so both run in parallel.
+PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+SERVER_CPU = 0
+
+
+def pinned(cmd, cpu):
+    return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
+
+
+def loadgen_cpu(clients):
+    return SERVER_CPU if clients == 1 else SERVER_CPU + 1
+
+
+# ---- servers ----------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def redis_server(workdir, module=None):
+    """A redis-server on a free loopback port; yields (port, client)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "redis.log"
+    cmd = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
+           "--dir", str(workdir), "--logfile", str(log),
+           "--save", "", "--appendonly", "no",
+           # Redis 7 refuses MODULE LOAD at runtime unless this is set
+           "--enable-module-command", "yes"]
+    if module:
+        cmd += ["--loadmodule", str(module)]
+    proc = subprocess.Popen(pinned(cmd, SERVER_CPU), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        yield port, wait_ready(port, proc, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_ready(port, proc, log, timeout=30):
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            client.ping()
+            return client
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server on port {port} did not start within {timeout} s")
+
+
+# ---- load generator -----------------------------------------------------------
+
+def build_loadgen():
+    LOADGEN_BIN.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cc", "-O2", "-Wall", "-o", str(LOADGEN_BIN), str(LOADGEN_SRC)], check=True)
+
+
+def loadgen(port, kind, op, size, clients, *mode):
+    """Run loadgen; `mode` is ("-n", N) or ("-d", secs, "-w", warmup)."""
+    cmd = [str(LOADGEN_BIN), "-p", str(port), "-c", str(clients), "-s", str(size),
+           "-k", KEY_PREFIX[kind], *map(str, mode), "--", *TEMPLATES[kind, op]]
+    proc = subprocess.run(pinned(cmd, loadgen_cpu(clients)), capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode != 0:
+        return {"ops": 0, "ops_per_sec": 0.0, "p50_us": 0.0, "p99_us": 0.0,
+                "errors": 1, "first_error": proc.stderr.strip()[-200:]}
+    return json.loads(proc.stdout)
+
+
+def throughput_rows(port, duration, warmup):
+    """One row per (size, clients, set|get, ai|plain). AI and plain runs are
+    back to back; which goes first alternates so slow drift hits both."""
+    rows = []
+    for i, (size, clients, op) in enumerate(CASES):
+        kinds = ("ai", "plain") if i % 2 == 0 else ("plain", "ai")
+        for kind in kinds:
+            if op == "get":  # one key per connection, holding this size; a
+                # failure here shows up as nil-reply errors in the GET row
+                loadgen(port, kind, "set", size, clients, "-n", 1)
+            result = loadgen(port, kind, op, size, clients, "-d", duration, "-w", warmup)
+            rows.append({"kind": kind, "op": op, "command": OP_NAME[kind, op],
+                         "size": size, "clients": clients, **result})
+    return rows
+
+
+def index_rows(rows):
+    return {(r["kind"], r["size"], r["clients"], r["op"]): r for r in rows}
+
+
+def ratio_rows(rows):
+    by_key = index_rows(rows)
+    ratios = []
+    for size, clients, op in CASES:
+        ai, plain = by_key["ai", size, clients, op], by_key["plain", size, clients, op]
+        ratio = ai["ops_per_sec"] / plain["ops_per_sec"] if plain["ops_per_sec"] else 0.0
+        ok = ratio >= RATIO_TARGET and ai["errors"] == 0 and plain["errors"] == 0
+        ratios.append({"op": op, "size": size, "clients": clients,
+                       "ratio": round(ratio, 3), "pass": ok})
+    return ratios
+
+
+# ---- memory -------------------------------------------------------------------
+
+def bytes_per_key(client, kind):
+    """used_memory growth per key for MEM_KEYS keys of one kind."""
+    data = bytes(1 + i % 251 for i in range(MEM_PAYLOAD))
+    client.flushall()
+    before = client.info("memory")["used_memory"]
+    batch = 10_000
+    for start in range(0, MEM_KEYS, batch):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(start + batch, MEM_KEYS)):
+            if kind == "ai":
+                pipe.execute_command("AI.TENSORSET", f"m:{i}", "UINT8", MEM_PAYLOAD, "BLOB", data)
+            else:
+                pipe.execute_command("SET", f"m:{i}", data)
+        pipe.execute()
+    after = client.info("memory")["used_memory"]
+    if client.dbsize() != MEM_KEYS:
+        raise RuntimeError(f"expected {MEM_KEYS} keys, found {client.dbsize()}")
+    client.flushall()
+    return (after - before) / MEM_KEYS
+
+
+def memory_result(client):
+    plain = bytes_per_key(client, "plain")
+    ai = bytes_per_key(client, "ai")
+    extra = ai - plain
+    return {"keys": MEM_KEYS, "payload": MEM_PAYLOAD, "plain_bytes_per_key": round(plain, 1),
+            "tensor_bytes_per_key": round(ai, 1), "extra_bytes_per_key": round(extra, 1),
+            "target_max_extra": MEM_TARGET, "pass": extra <= MEM_TARGET}
+
+
+# ---- module load --------------------------------------------------------------
+
+def module_load_result(module, workdir):
+    """MODULE LOAD round trip on fresh servers started without the module."""
+    times = []
+    for rep in range(LOAD_REPS):
+        with redis_server(workdir / f"load{rep}") as (_, client):
+            t0 = time.perf_counter()
+            client.execute_command("MODULE", "LOAD", str(module))
+            times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return {"reps": LOAD_REPS, "seconds": [round(t, 4) for t in times],
+            "median_s": round(median, 4), "target_max_s": LOAD_TARGET_S,
+            "pass": median < LOAD_TARGET_S}
+
+
+# ---- report -------------------------------------------------------------------
+
+def fmt_size(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def print_throughput(rows, ratios, duration, warmup):
+    by_key = index_rows(rows)
+    print(f"\nThroughput and latency ({duration} s per row after {warmup} s warm-up, "
+          f"one request in flight per client; target AI/plain >= {RATIO_TARGET})")
+    print(f"{'command':<13} {'size':>7} {'clients':>7} {'ops/s':>10} {'p50 us':>9} "
+          f"{'p99 us':>9} {'errors':>6} {'AI/plain':>8}  result")
+    for q in ratios:  # in CASES order; the ratio goes on the AI line
+        for kind in ("ai", "plain"):
+            r = by_key[kind, q["size"], q["clients"], q["op"]]
+            tail = f"{q['ratio']:>8.3f}  {verdict(q['pass'])}" if kind == "ai" else ""
+            print(f"{r['command']:<13} {fmt_size(r['size']):>7} {r['clients']:>7} "
+                  f"{r['ops_per_sec']:>10,.0f} {r['p50_us']:>9.1f} {r['p99_us']:>9.1f} "
+                  f"{r['errors']:>6} {tail}")
+            if r["errors"]:
+                print(f"{'':13}   first error: {r['first_error']}")
+
+
+def print_report(report):
+    meta = report["meta"]
+    pinning = "server on CPU 0, 1 client on CPU 0, 50 clients on CPU 1" \
+        if meta["cpu_pinning"] else "no CPU pinning"
+    print(f"\nredisai benchmark  {meta['date']}  redis {meta['redis_version']}  "
+          f"{meta['cpus']} CPUs ({pinning})\nmodule: {meta['module']}")
+    if "throughput" in report:
+        print_throughput(report["throughput"], report["ratios"],
+                         meta["duration_s"], meta["warmup_s"])
+    if "memory" in report:
+        m = report["memory"]
+        print(f"\nMemory ({m['keys']:,} keys, {m['payload']} B payload; used_memory delta / keys)")
+        print(f"  plain string : {m['plain_bytes_per_key']:8.1f} B/key")
+        print(f"  UINT8 tensor : {m['tensor_bytes_per_key']:8.1f} B/key")
+        print(f"  extra        : {m['extra_bytes_per_key']:8.1f} B/key "
+              f"(target <= {m['target_max_extra']})  {verdict(m['pass'])}")
+    if "module_load" in report:
+        m = report["module_load"]
+        print(f"\nModule load (MODULE LOAD round trip, fresh server, {m['reps']} reps)")
+        print(f"  median {m['median_s'] * 1000:.1f} ms  (all: "
+              f"{', '.join(f'{t * 1000:.1f}' for t in m['seconds'])} ms; "
+              f"target < {m['target_max_s'] * 1000:.0f} ms)  {verdict(m['pass'])}")
+    for name, err in report["section_errors"].items():
+        print(f"\n{name}: FAIL (could not run: {err})")
+    t = report["targets"]
+    print(f"\nTargets: {t['passed']} PASS, {t['failed']} FAIL")
+
+
+def summarize_targets(report):
+    results = [r["pass"] for r in report.get("ratios", [])]
+    results += [report[k]["pass"] for k in ("memory", "module_load") if k in report]
+    failed = results.count(False) + len(report["section_errors"])
+    return {"passed": results.count(True), "failed": failed}
+
+
+# ---- main ---------------------------------------------------------------------
+
+def run_sections(report, module, workdir, duration, warmup):
+    """Each section that fails to run is recorded as a failure, not raised,
+    so the report is always produced."""
+    errors = report["section_errors"]
+    try:
+        with redis_server(workdir / "main", module) as (port, client):
+            report["meta"]["redis_version"] = client.info("server")["redis_version"]
+            try:
+                rows = throughput_rows(port, duration, warmup)
+                report["throughput"], report["ratios"] = rows, ratio_rows(rows)
+            except Exception as e:  # noqa: BLE001 - reported as a failed target
+                errors["throughput"] = repr(e)
+            try:
+                report["memory"] = memory_result(client)
+            except Exception as e:  # noqa: BLE001
+                errors["memory"] = repr(e)
+    except Exception as e:  # noqa: BLE001
+        errors["server with module"] = repr(e)
+    try:
+        report["module_load"] = module_load_result(module, workdir)
+    except Exception as e:  # noqa: BLE001
+        errors["module_load"] = repr(e)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", required=True, type=Path, help="path to redisai.so")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per row")
+    parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per row")
+    args = parser.parse_args()
+    module = args.module.resolve()
+    if not module.is_file():
+        sys.exit(f"module not found: {module}")
+
+    build_loadgen()
+    report = {"meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+                       "module": str(module), "redis_version": "?", "cpus": os.cpu_count(),
+                       "duration_s": args.duration, "warmup_s": args.warmup,
+                       "cpu_pinning": PIN},
+              "section_errors": {}}
+    with tempfile.TemporaryDirectory(prefix="redisai-bench-") as tmp:
+        run_sections(report, module, Path(tmp), args.duration, args.warmup)
+    report["targets"] = summarize_targets(report)
+
+    print_report(report)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nJSON written to {RESULTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()
