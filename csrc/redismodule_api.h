@@ -24,6 +24,9 @@
 
 #define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
 #define REDISMODULE_CTX_FLAGS_MULTI (1 << 1)
+#define REDISMODULE_CTX_FLAGS_REPLICATED (1 << 12)
+#define REDISMODULE_CTX_FLAGS_LOADING (1 << 13)
+#define REDISMODULE_CTX_FLAGS_DENY_BLOCKING (1 << 21)
 
 #define REDISMODULE_OPTIONS_HANDLE_IO_ERRORS (1 << 0)
 
@@ -57,6 +60,9 @@ typedef void *(*RedisModuleTypeCopyFunc)(RedisModuleString *fromkey, RedisModule
 typedef int (*RedisModuleTypeDefragFunc)(RedisModuleDefragCtx *ctx, RedisModuleString *key,
                                          void **value);
 typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
+typedef void (*RedisModuleFreePrivDataFunc)(RedisModuleCtx *ctx, void *privdata);
+typedef struct RedisModuleDict RedisModuleDict;
+typedef struct RedisModuleDictIter RedisModuleDictIter;
 
 typedef struct RedisModuleTypeMethods {
     uint64_t version;
@@ -101,6 +107,26 @@ typedef struct RedisModuleTypeMethods {
     X(void, ReplySetArrayLength, (RedisModuleCtx * ctx, long len))                              \
     X(int, ReplyWithNull, (RedisModuleCtx * ctx))                                               \
     X(int, ReplicateVerbatim, (RedisModuleCtx * ctx))                                           \
+    X(int, Replicate, (RedisModuleCtx * ctx, const char *cmdname, const char *fmt, ...))        \
+    /* blocked clients */                                                                       \
+    X(RedisModuleBlockedClient *, BlockClient, (RedisModuleCtx * ctx,                           \
+        RedisModuleCmdFunc reply_callback, RedisModuleCmdFunc timeout_callback,                 \
+        RedisModuleFreePrivDataFunc free_privdata, long long timeout_ms))                       \
+    X(int, UnblockClient, (RedisModuleBlockedClient * bc, void *privdata))                      \
+    X(void *, GetBlockedClientPrivateData, (RedisModuleCtx * ctx))                              \
+    X(long long, Milliseconds, (void))                                                          \
+    /* key positions for cluster (getkeys-api) */                                               \
+    X(int, IsKeysPositionRequest, (RedisModuleCtx * ctx))                                       \
+    X(void, KeyAtPos, (RedisModuleCtx * ctx, int pos))                                          \
+    /* dictionaries */                                                                          \
+    X(RedisModuleDict *, CreateDict, (RedisModuleCtx * ctx))                                    \
+    X(int, DictReplaceC, (RedisModuleDict * d, void *key, size_t keylen, void *ptr))            \
+    X(int, DictDelC, (RedisModuleDict * d, void *key, size_t keylen, void *oldval))             \
+    X(void *, DictGetC, (RedisModuleDict * d, void *key, size_t keylen, int *nokey))            \
+    X(RedisModuleDictIter *, DictIteratorStartC, (RedisModuleDict * d, const char *op,          \
+                                                  void *key, size_t keylen))                    \
+    X(void *, DictNextC, (RedisModuleDictIter * di, size_t *keylen, void **dataptr))            \
+    X(void, DictIteratorStop, (RedisModuleDictIter * di))                                       \
     /* strings */                                                                               \
     X(const char *, StringPtrLen, (const RedisModuleString *str, size_t *len))                  \
     X(int, StringToLongLong, (const RedisModuleString *str, long long *ll))                     \
@@ -113,6 +139,7 @@ typedef struct RedisModuleTypeMethods {
     X(RedisModuleKey *, OpenKey, (RedisModuleCtx * ctx, RedisModuleString *keyname, int mode))  \
     X(void, CloseKey, (RedisModuleKey * kp))                                                    \
     X(int, KeyType, (RedisModuleKey * kp))                                                      \
+    X(int, DeleteKey, (RedisModuleKey * kp))                                                    \
     X(RedisModuleType *, CreateDataType, (RedisModuleCtx * ctx, const char *name, int encver,   \
                                           RedisModuleTypeMethods *typemethods))                 \
     X(RedisModuleType *, ModuleTypeGetType, (RedisModuleKey * key))                             \
@@ -130,6 +157,7 @@ typedef struct RedisModuleTypeMethods {
     X(void, SaveStringBuffer, (RedisModuleIO * io, const char *str, size_t len))                \
     X(char *, LoadStringBuffer, (RedisModuleIO * io, size_t *lenptr))                           \
     X(int, IsIOError, (RedisModuleIO * io))                                                     \
+    X(const RedisModuleString *, GetKeyNameFromIO, (RedisModuleIO * io))                        \
     X(void, LogIOError, (RedisModuleIO * io, const char *levelstr, const char *fmt, ...))       \
     X(void, EmitAOF, (RedisModuleIO * io, const char *cmdname, const char *fmt, ...))           \
     /* INFO */                                                                                  \

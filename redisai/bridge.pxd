@@ -21,7 +21,14 @@ cdef int backend_from_name(const char *name, size_t len) noexcept nogil
 cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept nogil
 
 from redisai.tensor cimport Tensor
+from redisai.model cimport Model, ModelRun
 
 # AI._TENSORVIEW: describes a tensor as the backends see it (a numpy view
 # over the module's memory), replying on the calling main thread.
 cdef int reply_tensor_view(RedisModuleCtx *ctx, Tensor *t) noexcept nogil
+
+# Builds m.session from its blob (the backend must be loaded). Worker or main
+# thread. On failure returns REDISMODULE_ERR and sets *error (owned reply text).
+cdef int build_model(Model *m, long long intra_op, long long inter_op, char **error) noexcept nogil
+# Runs a model on its inputs; fills run.outputs or run.error, and run.duration_us.
+cdef void run_model(ModelRun *run) noexcept nogil

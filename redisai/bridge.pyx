@@ -4,8 +4,13 @@ from posix.strings cimport strncasecmp
 from posix.signal cimport sigaction, sigaction_t
 from libc.signal cimport SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGPIPE, SIGHUP, SIGALRM, SIGUSR1
 
+from libc.stdint cimport int64_t, uint32_t
+from libc.string cimport memcpy
+from cpython.ref cimport Py_INCREF, Py_DECREF
+
 from redisai.rm cimport *
-from redisai.tensor cimport Tensor, DT_STRING, tensor_data, tensor_view
+from redisai.tensor cimport *
+from redisai.model cimport Model, ModelRun, model_set_names, rm_strndup, set_session_release
 
 cdef extern from "<string.h>" nogil:
     char *strdup(const char *s)
@@ -137,3 +142,153 @@ cdef class RedisLog:
 import sys
 sys.stdout = RedisLog(b"notice", 1)
 sys.stderr = RedisLog(b"warning", 2)
+
+
+# ---- models ------------------------------------------------------------------
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec *ts)
+    enum: CLOCK_MONOTONIC
+
+cdef object numpy = None                  # imported with the first model
+cdef dict NUMPY_DTYPES = None              # numpy dtype name -> DType
+
+
+cdef long long now_us() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec * 1000000 + ts.tv_nsec // 1000
+
+
+cdef char *error_text(object exc) noexcept:
+    """The reply text for a backend exception, one line, Redis-allocated."""
+    text = str(exc) or type(exc).__name__
+    data = text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+    return rm_strndup(data, len(data))
+
+
+cdef void import_numpy():
+    global numpy, NUMPY_DTYPES
+    if numpy is not None:
+        return
+    import numpy as np
+    numpy = np
+    NUMPY_DTYPES = {"float32": DT_FLOAT, "float64": DT_DOUBLE, "int8": DT_INT8, "int16": DT_INT16,
+                    "int32": DT_INT32, "int64": DT_INT64, "uint8": DT_UINT8, "uint16": DT_UINT16,
+                    "bool": DT_BOOL, "object": DT_STRING}
+
+
+cdef list c_names(uint32_t n, char **names):
+    return [names[i].decode("utf-8", "surrogateescape") for i in range(n)]
+
+
+cdef const char **names_array(list encoded) noexcept:
+    cdef const char **out = <const char **>RedisModule_Alloc((len(encoded) + 1) * sizeof(char *))
+    for i, name in enumerate(encoded):
+        out[i] = <const char *>name
+    return out
+
+
+cdef int build_model(Model *m, long long intra_op, long long inter_op, char **error) noexcept nogil:
+    with gil:
+        return build_locked(m, intra_op, inter_op, error)
+
+
+cdef int build_locked(Model *m, long long intra_op, long long inter_op, char **error) noexcept:
+    cdef const char **ins
+    cdef const char **outs
+    try:
+        import_numpy()
+        from redisai import backends
+        session = backends.create(BACKENDS[m.backend].name.decode(), m.blob[:m.bloblen],
+                                  m.device.decode(), c_names(m.ninputs, m.inputs),
+                                  c_names(m.noutputs, m.outputs), intra_op, inter_op)
+        if m.backend != BE_TF:
+            inputs = [n.encode("utf-8", "surrogateescape") for n in session.inputs]
+            outputs = [n.encode("utf-8", "surrogateescape") for n in session.outputs]
+            ins = names_array(inputs)
+            outs = names_array(outputs)
+            model_set_names(m, len(inputs), ins, len(outputs), outs)
+            RedisModule_Free(ins)
+            RedisModule_Free(outs)
+    except BaseException as exc:
+        error[0] = error_text(exc)
+        return REDISMODULE_ERR
+    Py_INCREF(session)
+    m.session = <void *>session
+    return REDISMODULE_OK
+
+
+cdef void release_session_locked(void *session) noexcept nogil:
+    with gil:
+        Py_DECREF(<object>session)
+
+
+cdef object input_array(Tensor *t):
+    """A numpy view of a tensor (no copy); STRING tensors become an array of
+    bytes elements (frameworks need one object per element)."""
+    array = numpy.asarray(tensor_view(t, False))
+    shape = tuple(tensor_dims(t)[i] for i in range(t.ndims))
+    if t.dtype == DT_STRING:
+        elements = array.tobytes().split(b"\0")[:-1]
+        out = numpy.empty(len(elements), dtype=object)
+        out[:] = elements
+        return out.reshape(shape)
+    return array
+
+
+cdef Tensor *output_tensor(object result) except NULL:
+    """Copies a backend output into a new Redis-allocated tensor."""
+    from redisai.backends import BackendError, string_blob
+    array = numpy.asarray(result)
+    dtype = NUMPY_DTYPES.get(array.dtype.name)
+    if array.dtype.kind in "SU":
+        dtype = DT_STRING
+    if dtype is None:
+        raise BackendError("ERR unsupported dtype")
+    cdef uint32_t ndims = array.ndim
+    cdef int64_t *dims = <int64_t *>RedisModule_Alloc((ndims + 1) * sizeof(int64_t))
+    for i in range(ndims):
+        dims[i] = array.shape[i]
+    cdef const unsigned char[::1] data
+    if dtype == DT_STRING:
+        blob = string_blob(array)
+        data = blob
+    else:
+        array = numpy.ascontiguousarray(array)
+        data = array.reshape(-1).view(numpy.uint8) if array.size else b""
+    cdef Tensor *t = tensor_new(dtype, ndims, dims, data.shape[0])
+    RedisModule_Free(dims)
+    if t == NULL:
+        raise MemoryError("OOM not enough memory for the tensor")
+    if data.shape[0]:
+        memcpy(tensor_data(t), &data[0], data.shape[0])
+    return t
+
+
+cdef void run_model(ModelRun *run) noexcept nogil:
+    with gil:
+        run_locked(run)
+
+
+cdef void run_locked(ModelRun *run) noexcept:
+    cdef uint32_t i
+    cdef long long start
+    try:
+        session = <object>run.model.session
+        arrays = [input_array(run.inputs[i]) for i in range(run.ninputs)]
+        start = now_us()
+        results = session.run(arrays)
+        run.duration_us = now_us() - start
+        for i in range(min(run.noutputs, len(results))):
+            if results[i] is not None:
+                run.outputs[i] = output_tensor(results[i])
+    except BaseException as exc:
+        run.error = error_text(exc)
+
+
+set_session_release(release_session_locked)

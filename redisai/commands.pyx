@@ -9,6 +9,8 @@ from redisai.types cimport TensorType, register_types
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, apply_load_args, cmd_config, info_func
 from redisai.bridge cimport reply_tensor_view
+from redisai.model_commands cimport (cmd_modelstore, cmd_modelget, cmd_modeldel, cmd_modelexecute,
+                                     cmd_modelscan, cmd_info)
 
 
 cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode,
@@ -88,7 +90,7 @@ ctypedef struct CommandSpec:
     int first_key, last_key, key_step
 
 cdef enum:
-    NUM_COMMANDS = 4
+    NUM_COMMANDS = 10
 
 cdef CommandSpec COMMANDS[NUM_COMMANDS]
 COMMANDS[0] = CommandSpec(b"AI.TENSORSET", cmd_tensorset, b"write deny-oom", 1, 1, 1)
@@ -98,6 +100,13 @@ COMMANDS[1] = CommandSpec(b"AI.TENSORGET", cmd_tensorget, b"readonly", 1, 1, 1)
 COMMANDS[2] = CommandSpec(b"AI.CONFIG", cmd_config, b"", 0, 0, 0)
 # Diagnostics (not in the reference): the tensor as a backend sees it.
 COMMANDS[3] = CommandSpec(b"AI._TENSORVIEW", cmd_tensorview, b"readonly", 1, 1, 1)
+COMMANDS[4] = CommandSpec(b"AI.MODELSTORE", cmd_modelstore, b"write deny-oom", 1, 1, 1)
+COMMANDS[5] = CommandSpec(b"AI.MODELGET", cmd_modelget, b"readonly", 1, 1, 1)
+COMMANDS[6] = CommandSpec(b"AI.MODELDEL", cmd_modeldel, b"write", 1, 1, 1)
+COMMANDS[7] = CommandSpec(b"AI.MODELEXECUTE", cmd_modelexecute, b"write deny-oom getkeys-api",
+                          4, 4, 1)
+COMMANDS[8] = CommandSpec(b"AI._MODELSCAN", cmd_modelscan, b"readonly", 0, 0, 0)
+COMMANDS[9] = CommandSpec(b"AI.INFO", cmd_info, b"readonly", 1, 1, 1)
 
 
 cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,

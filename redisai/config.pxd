@@ -18,3 +18,6 @@ cdef int apply_load_args(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
                          const char *module_dir) noexcept
 cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
 cdef void info_func(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
+# Loads a backend from its default location if it is not loaded yet (main
+# thread: frameworks are imported there).
+cdef int ensure_backend(int backend) noexcept nogil

@@ -8,7 +8,8 @@ from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.parse cimport token_is
 from redisai.queue cimport RunQueue, all_queues
-from redisai.bridge cimport BACKENDS, BE_COUNT, BE_ONNX, backend_from_name, load_backend
+from redisai.bridge cimport (BACKENDS, BE_COUNT, BE_TF, BE_TFLITE, BE_TORCH, BE_ONNX,
+                             backend_from_name, load_backend)
 from redisai.pthread cimport pthread_getcpuclockid
 
 cdef extern from "<sys/resource.h>" nogil:
@@ -53,6 +54,25 @@ cdef int load_backend_at(RedisModuleCtx *ctx, int backend, RedisModuleString *pa
     snprintf(full, base + len + 2, b"%s/%s", config.backends_path, p)
     cdef int rc = load_backend(ctx, backend, full)
     RedisModule_Free(full)
+    return rc
+
+
+# Where the reference kept each backend library, under BACKENDSPATH.
+cdef const char *DEFAULT_BACKEND_PATHS[4]
+DEFAULT_BACKEND_PATHS[<int>BE_TF] = b"redisai_tensorflow/redisai_tensorflow.so"
+DEFAULT_BACKEND_PATHS[<int>BE_TFLITE] = b"redisai_tflite/redisai_tflite.so"
+DEFAULT_BACKEND_PATHS[<int>BE_TORCH] = b"redisai_torch/redisai_torch.so"
+DEFAULT_BACKEND_PATHS[<int>BE_ONNX] = b"redisai_onnxruntime/redisai_onnxruntime.so"
+
+
+cdef int ensure_backend(int backend) noexcept nogil:
+    if BACKENDS[backend].version != NULL:
+        return REDISMODULE_OK
+    cdef size_t size = strlen(config.backends_path) + strlen(DEFAULT_BACKEND_PATHS[backend]) + 2
+    cdef char *path = <char *>RedisModule_Alloc(size)
+    snprintf(path, size, b"%s/%s", config.backends_path, DEFAULT_BACKEND_PATHS[backend])
+    cdef int rc = load_backend(NULL, backend, path)
+    RedisModule_Free(path)
     return rc
 
 

@@ -31,6 +31,42 @@ TEXT[<int>E_BACKENDSPATH_MISSING] = b"ERR BACKENDSPATH: missing path argument"
 TEXT[<int>E_CHUNK_MISSING] = b"ERR MODEL_CHUNK_SIZE: missing chunk size"
 TEXT[<int>E_CHUNK_INVALID] = b"ERR MODEL_CHUNK_SIZE: invalid chunk size"
 TEXT[<int>E_UNSUPPORTED_SUBCOMMAND] = b"ERR unsupported subcommand"
+TEXT[<int>E_IN_TX] = b"ERR Cannot run RedisAI command within a transaction or a LUA script"
+TEXT[<int>E_MODELEXECUTE_ARITY] = b"ERR wrong number of arguments for 'AI.MODELEXECUTE' command"
+TEXT[<int>E_MODEL_EMPTY] = b"ERR model key is empty"
+TEXT[<int>E_INPUTS_NOT_SPECIFIED] = b"ERR INPUTS not specified"
+TEXT[<int>E_INPUT_COUNT_ARG] = b"ERR Invalid argument for input_count"
+TEXT[<int>E_INPUT_COUNT_POSITIVE] = b"ERR Input count must be a positive integer"
+TEXT[<int>E_INPUTS_MISMATCH] = b"Number of keys given as INPUTS here does not match model definition"
+TEXT[<int>E_INPUT_KEYS_ARGS] = (b"ERR number of input keys to AI.MODELEXECUTE command does not match "
+                                b"the number of given arguments")
+TEXT[<int>E_OUTPUTS_NOT_SPECIFIED] = b"ERR OUTPUTS not specified"
+TEXT[<int>E_OUTPUT_COUNT_ARG] = b"ERR Invalid argument for output_count"
+TEXT[<int>E_OUTPUT_COUNT_POSITIVE] = b"ERR Output count must be a positive integer"
+TEXT[<int>E_OUTPUTS_MISMATCH] = b"Number of keys given as OUTPUTS here does not match model definition"
+TEXT[<int>E_OUTPUT_KEYS_ARGS] = (b"ERR number of output keys to AI.MODELEXECUTE command does not match "
+                                 b"the number of given arguments")
+TEXT[<int>E_INVALID_ARGUMENT] = b"Invalid argument: "
+TEXT[<int>E_TIMEOUT_MISSING] = b"ERR No value provided for TIMEOUT"
+TEXT[<int>E_TIMEOUT_INVALID] = b"ERR Invalid value for TIMEOUT"
+TEXT[<int>E_INVALID_DEVICE] = b"ERR Invalid DEVICE"
+TEXT[<int>E_BATCHSIZE] = b"ERR Invalid argument for BATCHSIZE"
+TEXT[<int>E_MINBATCHSIZE] = b"ERR Invalid argument for MINBATCHSIZE"
+TEXT[<int>E_MINBATCH_NO_BATCH] = b"ERR MINBATCHSIZE specified without BATCHSIZE"
+TEXT[<int>E_MINBATCHTIMEOUT] = b"ERR Invalid argument for MINBATCHTIMEOUT"
+TEXT[<int>E_MINBATCHTIMEOUT_NO_MIN] = b"ERR MINBATCHTIMEOUT specified without MINBATCHSIZE"
+TEXT[<int>E_MISSING_BLOB] = b"ERR Insufficient arguments, missing model BLOB"
+TEXT[<int>E_TF_INPUTS] = b"ERR INPUTS not specified for TF"
+TEXT[<int>E_TF_INPUTS_ARGS] = (
+    b"ERR number of model inputs does not match the number of given arguments")
+TEXT[<int>E_TF_OUTPUTS] = b"ERR OUTPUTS not specified for TF"
+TEXT[<int>E_TF_OUTPUTS_ARGS] = (
+    b"ERR number of model outputs does not match the number of given arguments")
+TEXT[<int>E_INPUTS_FORBIDDEN] = b"ERR INPUTS argument should not be specified for this backend"
+TEXT[<int>E_EXPECTED_BLOB] = b"ERR Invalid argument, expected BLOB"
+TEXT[<int>E_COULD_NOT_LOAD_BACKEND] = b"ERR Could not load backend"
+TEXT[<int>E_QUEUE] = b"ERR Could not initialize queue on requested device"
+TEXT[<int>E_NO_RUN_INFO] = b"ERR cannot find run info for key"
 
 
 cdef const char *err_text(Err err) noexcept nogil:
@@ -42,12 +78,21 @@ cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil:
     return REDISMODULE_OK
 
 
-cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil:
+cdef int reply_formatted(RedisModuleCtx *ctx, const char *fmt, const char *a,
+                         RedisModuleString *b) noexcept nogil:
     cdef size_t len
-    cdef const char *s = RedisModule_StringPtrLen(name, &len)
-    cdef size_t size = len + 64
+    cdef const char *s = RedisModule_StringPtrLen(b, &len)
+    cdef size_t size = len + 128
     cdef char *msg = <char *>RedisModule_Alloc(size)
-    snprintf(msg, size, b"ERR wrong number of arguments for '%.*s' command", <int>len, s)
+    snprintf(msg, size, fmt, a, <int>len, s)
     RedisModule_ReplyWithError(ctx, msg)
     RedisModule_Free(msg)
     return REDISMODULE_OK
+
+
+cdef int reply_error_token(RedisModuleCtx *ctx, Err err, RedisModuleString *token) noexcept nogil:
+    return reply_formatted(ctx, b"%s%.*s", TEXT[<int>err], token)
+
+
+cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil:
+    return reply_formatted(ctx, b"%sERR wrong number of arguments for '%.*s' command", b"", name)

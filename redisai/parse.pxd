@@ -18,3 +18,20 @@ cdef Err parse_tensorset(RedisModuleString **argv, int argc, Tensor **out) noexc
 
 # Format tokens argv[2:argc] into a FMT_* set (none given: META|BLOB).
 cdef Err parse_tensorget_format(RedisModuleString **argv, int argc, int *fmt) noexcept nogil
+
+from redisai.model cimport Model
+
+# AI.MODELSTORE: on E_OK *out is a new, not yet built model (blob adopted).
+cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexcept nogil
+
+# AI.MODELEXECUTE argument layout, validated against the model's counts.
+ctypedef struct ExecuteArgs:
+    int inputs          # argv index of the first input key
+    int ninputs
+    int outputs         # argv index of the first output key
+    int noutputs
+    long long timeout   # ms, 0: none
+
+# On E_INVALID_ARGUMENT *bad is the offending token.
+cdef Err parse_modelexecute(RedisModuleString **argv, int argc, const Model *m, ExecuteArgs *out,
+                            RedisModuleString **bad) noexcept nogil

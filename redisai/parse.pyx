@@ -1,13 +1,16 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t, int8_t, int16_t, int32_t, uint16_t
 from libc.string cimport memcpy, memset, memchr
+from libc.math cimport floor
 from posix.strings cimport strncasecmp
 
 from redisai.rm cimport (RedisModuleString, RedisModule_StringPtrLen, RedisModule_StringToLongLong,
                          RedisModule_StringToDouble, RedisModule_GetUsedMemoryRatio,
-                         RedisModule_Free, rm_try_alloc, REDISMODULE_OK)
+                         RedisModule_Alloc, RedisModule_Free, rm_try_alloc, REDISMODULE_OK)
 from redisai.errors cimport *
 from redisai.tensor cimport *
+from redisai.model cimport Model, model_new, model_set_names
+from redisai.bridge cimport backend_from_name, BE_TF
 
 cdef extern from "<unistd.h>" nogil:
     long sysconf(int name)
@@ -229,4 +232,184 @@ cdef Err parse_tensorget_format(RedisModuleString **argv, int argc, int *fmt) no
         return E_BLOB_AND_VALUES
     if fmt[0] == 0:
         fmt[0] = FMT_META | FMT_BLOB
+    return E_OK
+
+
+# ---- models ----------------------------------------------------------------
+
+cdef bint device_valid(RedisModuleString *arg) noexcept nogil:
+    """CPU or GPU, optionally ':' and up to five digits (case-insensitive)."""
+    cdef size_t len, i
+    cdef const char *s = RedisModule_StringPtrLen(arg, &len)
+    if len < 3 or len > 9 or not (strncasecmp(s, b"CPU", 3) == 0 or strncasecmp(s, b"GPU", 3) == 0):
+        return False
+    if len == 3:
+        return True
+    if s[3] != b':':
+        return False
+    for i in range(4, len):
+        if s[i] < b'0' or s[i] > b'9':
+            return False
+    return True
+
+
+cdef bint batch_value(RedisModuleString *arg, long long *out) noexcept nogil:
+    """A non-negative integer; like the reference, `2.0` or `1e3` also pass."""
+    cdef double d
+    if RedisModule_StringToLongLong(arg, out) == REDISMODULE_OK:
+        return out[0] >= 0
+    if RedisModule_StringToDouble(arg, &d) != REDISMODULE_OK or d < 0 or d != floor(d) or d > 1e18:
+        return False
+    out[0] = <long long>d
+    return True
+
+
+cdef Err parse_names(RedisModuleString **argv, int argc, int *i, const char *keyword, Err missing,
+                     Err bad_count, Err too_few, const char ***names, long long *count) noexcept nogil:
+    """`<keyword> <count> <name>...` of a TF MODELSTORE."""
+    if i[0] >= argc or not token_is(argv[i[0]], keyword):
+        return missing
+    if i[0] + 1 >= argc or RedisModule_StringToLongLong(argv[i[0] + 1], count) != REDISMODULE_OK \
+            or count[0] <= 0:
+        return bad_count
+    if argc - (i[0] + 2) < count[0]:
+        return too_few
+    names[0] = <const char **>RedisModule_Alloc(count[0] * sizeof(char *))
+    cdef long long k
+    for k in range(count[0]):
+        names[0][k] = RedisModule_StringPtrLen(argv[i[0] + 2 + k], NULL)
+    i[0] += 2 + count[0]
+    return E_OK
+
+
+cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexcept nogil:
+    cdef size_t len, taglen = 0
+    cdef const char *s = RedisModule_StringPtrLen(argv[2], &len)
+    cdef int backend = backend_from_name(s, len)
+    if backend < 0:
+        return E_UNSUPPORTED_BACKEND
+    if not device_valid(argv[3]):
+        return E_INVALID_DEVICE
+    cdef int i = 4
+    cdef const char *tag = b""
+    cdef long long batch = 0, minbatch = 0, mintimeout = 0
+    if i < argc and token_is(argv[i], b"TAG"):
+        if i + 1 < argc:
+            tag = RedisModule_StringPtrLen(argv[i + 1], &taglen)
+        i += 2
+    if i < argc and token_is(argv[i], b"BATCHSIZE"):
+        if i + 1 >= argc or not batch_value(argv[i + 1], &batch):
+            return E_BATCHSIZE
+        i += 2
+    if i < argc and token_is(argv[i], b"MINBATCHSIZE"):
+        if i + 1 >= argc or not batch_value(argv[i + 1], &minbatch):
+            return E_MINBATCHSIZE
+        if minbatch > 0 and batch == 0:
+            return E_MINBATCH_NO_BATCH
+        i += 2
+    if i < argc and token_is(argv[i], b"MINBATCHTIMEOUT"):
+        if i + 1 >= argc or not batch_value(argv[i + 1], &mintimeout):
+            return E_MINBATCHTIMEOUT
+        if mintimeout > 0 and minbatch == 0:
+            return E_MINBATCHTIMEOUT_NO_MIN
+        i += 2
+    if i >= argc:
+        return E_MISSING_BLOB
+
+    cdef const char **inputs = NULL
+    cdef const char **outputs = NULL
+    cdef long long ninputs = 0, noutputs = 0
+    cdef Err err = E_OK
+    cdef char *blob
+    if backend == BE_TF:
+        err = parse_names(argv, argc, &i, b"INPUTS", E_TF_INPUTS, E_INPUT_COUNT_ARG,
+                          E_TF_INPUTS_ARGS, &inputs, &ninputs)
+        if err == E_OK:
+            err = parse_names(argv, argc, &i, b"OUTPUTS", E_TF_OUTPUTS, E_OUTPUT_COUNT_ARG,
+                              E_TF_OUTPUTS_ARGS, &outputs, &noutputs)
+    elif token_is(argv[i], b"INPUTS"):
+        err = E_INPUTS_FORBIDDEN
+    if err == E_OK and (i >= argc or not token_is(argv[i], b"BLOB")):
+        err = E_EXPECTED_BLOB
+    if err == E_OK and i + 1 >= argc:
+        err = E_MISSING_BLOB
+    if err == E_OK:
+        blob = concat_args(argv + i + 1, argc - i - 1, &len)
+        out[0] = model_new(backend, RedisModule_StringPtrLen(argv[3], NULL), tag, taglen, blob, len)
+        out[0].batchsize = batch
+        out[0].minbatchsize = minbatch
+        out[0].minbatchtimeout = mintimeout
+        if backend == BE_TF:
+            model_set_names(out[0], ninputs, inputs, noutputs, outputs)
+    if inputs != NULL:
+        RedisModule_Free(inputs)
+    if outputs != NULL:
+        RedisModule_Free(outputs)
+    return err
+
+
+cdef char *concat_args(RedisModuleString **argv, int n, size_t *total) noexcept nogil:
+    """The chunks of a BLOB argument list, joined."""
+    cdef size_t len
+    cdef int k
+    total[0] = 0
+    for k in range(n):
+        RedisModule_StringPtrLen(argv[k], &len)
+        total[0] += len
+    cdef char *blob = <char *>RedisModule_Alloc(total[0] + 1)
+    cdef char *p = blob
+    cdef const char *s
+    for k in range(n):
+        s = RedisModule_StringPtrLen(argv[k], &len)
+        memcpy(p, s, len)
+        p += len
+    return blob
+
+
+cdef Err parse_count(RedisModuleString **argv, int argc, int i, Err bad, Err not_positive,
+                     long long *count) noexcept nogil:
+    if i >= argc or RedisModule_StringToLongLong(argv[i], count) != REDISMODULE_OK:
+        return bad
+    return not_positive if count[0] <= 0 else E_OK
+
+
+cdef Err parse_modelexecute(RedisModuleString **argv, int argc, const Model *m, ExecuteArgs *out,
+                            RedisModuleString **bad) noexcept nogil:
+    cdef long long n
+    out.timeout = 0
+    if not token_is(argv[2], b"INPUTS"):
+        return E_INPUTS_NOT_SPECIFIED
+    cdef Err err = parse_count(argv, argc, 3, E_INPUT_COUNT_ARG, E_INPUT_COUNT_POSITIVE, &n)
+    if err != E_OK:
+        return err
+    if n != m.ninputs:
+        return E_INPUTS_MISMATCH
+    if argc - 4 < n:
+        return E_INPUT_KEYS_ARGS
+    out.inputs = 4
+    out.ninputs = <int>n
+    cdef int i = 4 + out.ninputs
+    if i >= argc or not token_is(argv[i], b"OUTPUTS"):
+        return E_OUTPUTS_NOT_SPECIFIED
+    err = parse_count(argv, argc, i + 1, E_OUTPUT_COUNT_ARG, E_OUTPUT_COUNT_POSITIVE, &n)
+    if err != E_OK:
+        return err
+    if n != m.noutputs:
+        return E_OUTPUTS_MISMATCH
+    if argc - (i + 2) < n:
+        return E_OUTPUT_KEYS_ARGS
+    out.outputs = i + 2
+    out.noutputs = <int>n
+    i = out.outputs + out.noutputs
+    if i < argc:
+        if not token_is(argv[i], b"TIMEOUT"):
+            bad[0] = argv[i]
+            return E_INVALID_ARGUMENT
+        if i + 1 >= argc:
+            return E_TIMEOUT_MISSING
+        if RedisModule_StringToLongLong(argv[i + 1], &out.timeout) != REDISMODULE_OK or out.timeout <= 0:
+            return E_TIMEOUT_INVALID
+        if i + 2 < argc:
+            bad[0] = argv[i + 2]
+            return E_INVALID_ARGUMENT
     return E_OK

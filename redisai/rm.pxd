@@ -14,6 +14,9 @@ cdef extern from "redismodule_api.h" nogil:
         REDISMODULE_NO_EXPIRE
         REDISMODULE_CTX_FLAGS_LUA
         REDISMODULE_CTX_FLAGS_MULTI
+        REDISMODULE_CTX_FLAGS_REPLICATED
+        REDISMODULE_CTX_FLAGS_LOADING
+        REDISMODULE_CTX_FLAGS_DENY_BLOCKING
         REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
         REDISMODULE_TYPE_METHOD_VERSION
 
@@ -24,9 +27,13 @@ cdef extern from "redismodule_api.h" nogil:
     ctypedef struct RedisModuleType
     ctypedef struct RedisModuleDigest
     ctypedef struct RedisModuleInfoCtx
+    ctypedef struct RedisModuleBlockedClient
+    ctypedef struct RedisModuleDict
+    ctypedef struct RedisModuleDictIter
 
     ctypedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
     ctypedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
+    ctypedef void (*RedisModuleFreePrivDataFunc)(RedisModuleCtx *ctx, void *privdata) noexcept nogil
 
     ctypedef struct RedisModuleTypeMethods:
         uint64_t version
@@ -63,6 +70,30 @@ cdef extern from "redismodule_api.h" nogil:
     void RedisModule_ReplySetArrayLength(RedisModuleCtx *ctx, long len)
     int RedisModule_ReplyWithNull(RedisModuleCtx *ctx)
     int RedisModule_ReplicateVerbatim(RedisModuleCtx *ctx)
+    int RedisModule_Replicate(RedisModuleCtx *ctx, const char *cmdname, const char *fmt, ...)
+
+    # blocked clients
+    RedisModuleBlockedClient *RedisModule_BlockClient(RedisModuleCtx *ctx, RedisModuleCmdFunc reply_callback,
+                                                      RedisModuleCmdFunc timeout_callback,
+                                                      RedisModuleFreePrivDataFunc free_privdata,
+                                                      long long timeout_ms)
+    int RedisModule_UnblockClient(RedisModuleBlockedClient *bc, void *privdata)
+    void *RedisModule_GetBlockedClientPrivateData(RedisModuleCtx *ctx)
+    long long RedisModule_Milliseconds()
+
+    # key positions (getkeys-api)
+    int RedisModule_IsKeysPositionRequest(RedisModuleCtx *ctx)
+    void RedisModule_KeyAtPos(RedisModuleCtx *ctx, int pos)
+
+    # dictionaries
+    RedisModuleDict *RedisModule_CreateDict(RedisModuleCtx *ctx)
+    int RedisModule_DictReplaceC(RedisModuleDict *d, void *key, size_t keylen, void *ptr)
+    int RedisModule_DictDelC(RedisModuleDict *d, void *key, size_t keylen, void *oldval)
+    void *RedisModule_DictGetC(RedisModuleDict *d, void *key, size_t keylen, int *nokey)
+    RedisModuleDictIter *RedisModule_DictIteratorStartC(RedisModuleDict *d, const char *op, void *key,
+                                                        size_t keylen)
+    void *RedisModule_DictNextC(RedisModuleDictIter *di, size_t *keylen, void **dataptr)
+    void RedisModule_DictIteratorStop(RedisModuleDictIter *di)
 
     # strings
     const char *RedisModule_StringPtrLen(const RedisModuleString *str, size_t *len)
@@ -77,6 +108,7 @@ cdef extern from "redismodule_api.h" nogil:
     RedisModuleKey *RedisModule_OpenKey(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode)
     void RedisModule_CloseKey(RedisModuleKey *kp)
     int RedisModule_KeyType(RedisModuleKey *kp)
+    int RedisModule_DeleteKey(RedisModuleKey *kp)
     RedisModuleType *RedisModule_CreateDataType(RedisModuleCtx *ctx, const char *name, int encver,
                                                 RedisModuleTypeMethods *typemethods)
     RedisModuleType *RedisModule_ModuleTypeGetType(RedisModuleKey *key)
@@ -95,6 +127,7 @@ cdef extern from "redismodule_api.h" nogil:
     void RedisModule_SaveStringBuffer(RedisModuleIO *io, const char *str, size_t len)
     char *RedisModule_LoadStringBuffer(RedisModuleIO *io, size_t *lenptr)
     int RedisModule_IsIOError(RedisModuleIO *io)
+    const RedisModuleString *RedisModule_GetKeyNameFromIO(RedisModuleIO *io)
     void RedisModule_LogIOError(RedisModuleIO *io, const char *levelstr, const char *fmt, ...)
     void RedisModule_EmitAOF(RedisModuleIO *io, const char *cmdname, const char *fmt, ...)
 

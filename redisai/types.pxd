@@ -4,5 +4,6 @@
 from redisai.rm cimport RedisModuleCtx, RedisModuleType
 
 cdef RedisModuleType *TensorType
+cdef RedisModuleType *ModelType
 
 cdef int register_types(RedisModuleCtx *ctx) noexcept nogil

@@ -4,12 +4,18 @@ from libc.string cimport memcpy, memset, strlen
 
 from redisai.rm cimport *
 from redisai.tensor cimport *
+from redisai.model cimport (Model, model_new, model_release, model_set_names, model_mem_usage,
+                            stats_register, rm_strndup)
+from redisai.bridge cimport BACKENDS, BE_COUNT, BE_TF, build_model
+from redisai.queue cimport queue_ensure
+from redisai.config cimport config, ensure_backend
 
 cdef enum:
     ENCODING_VERSION = 4
     CPU_DEVICE = 1         # DLPack device type in the v0-v3 tensor layout
 
 TensorType = NULL
+ModelType = NULL
 
 
 cdef void tensor_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
@@ -121,8 +127,215 @@ cdef void *tensor_copy(RedisModuleString *fromkey, RedisModuleString *tokey, con
     return tensor_retain(<Tensor *>value)
 
 
+# ---- models -----------------------------------------------------------------
+
+cdef void save_cstring(RedisModuleIO *io, const char *s) noexcept nogil:
+    RedisModule_SaveStringBuffer(io, s, strlen(s) + 1)
+
+
+cdef void model_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
+    cdef Model *m = <Model *>value
+    cdef uint32_t i
+    RedisModule_SaveUnsigned(io, m.backend)
+    save_cstring(io, m.device)
+    RedisModule_SaveStringBuffer(io, m.tag, m.taglen)
+    RedisModule_SaveUnsigned(io, m.batchsize)
+    RedisModule_SaveUnsigned(io, m.minbatchsize)
+    RedisModule_SaveUnsigned(io, m.minbatchtimeout)
+    RedisModule_SaveUnsigned(io, m.ninputs)
+    for i in range(m.ninputs):
+        save_cstring(io, m.inputs[i])
+    RedisModule_SaveUnsigned(io, m.noutputs)
+    for i in range(m.noutputs):
+        save_cstring(io, m.outputs[i])
+    cdef size_t chunk = config.model_chunk_size
+    cdef size_t nchunks = m.bloblen // chunk + 1
+    cdef size_t c
+    RedisModule_SaveUnsigned(io, m.bloblen)
+    RedisModule_SaveUnsigned(io, nchunks)
+    for c in range(nchunks):
+        RedisModule_SaveStringBuffer(io, m.blob + c * chunk,
+                                     chunk if c + 1 < nchunks else m.bloblen - c * chunk)
+
+
+cdef char *load_buffer(RedisModuleIO *io, size_t *len) noexcept nogil:
+    # A string buffer as a NUL-terminated Redis allocation (NULL on I/O error).
+    cdef size_t n = 0
+    cdef char *raw = RedisModule_LoadStringBuffer(io, &n)
+    if raw == NULL or RedisModule_IsIOError(io):
+        return NULL
+    cdef char *s = rm_strndup(raw, n)
+    RedisModule_Free(raw)
+    if len != NULL:
+        len[0] = n
+    return s
+
+
+cdef void free_loaded(const char **names, uint64_t n) noexcept nogil:
+    cdef uint64_t i
+    for i in range(n):
+        RedisModule_Free(<void *>names[i])
+    RedisModule_Free(names)
+
+
+cdef const char **load_names(RedisModuleIO *io, uint64_t *n) noexcept nogil:
+    n[0] = RedisModule_LoadUnsigned(io)
+    if RedisModule_IsIOError(io) or n[0] > 1000000:
+        return NULL
+    cdef const char **names = <const char **>RedisModule_Alloc((n[0] + 1) * sizeof(char *))
+    cdef uint64_t i
+    for i in range(n[0]):
+        names[i] = load_buffer(io, NULL)
+        if names[i] == NULL:
+            free_loaded(names, i)
+            return NULL
+    return names
+
+
+cdef char *load_blob(RedisModuleIO *io, int encver, size_t *len) noexcept nogil:
+    if encver == 0:
+        return load_buffer(io, len)
+    cdef uint64_t total = RedisModule_LoadUnsigned(io)
+    cdef uint64_t nchunks = RedisModule_LoadUnsigned(io)
+    if RedisModule_IsIOError(io):
+        return NULL
+    cdef char *blob = <char *>rm_try_alloc(total + 1)
+    if blob == NULL:
+        return NULL
+    cdef size_t filled = 0, n
+    cdef char *chunk
+    cdef uint64_t i
+    for i in range(nchunks):
+        chunk = RedisModule_LoadStringBuffer(io, &n)
+        if chunk == NULL or RedisModule_IsIOError(io) or filled + n > total:
+            if chunk != NULL:
+                RedisModule_Free(chunk)
+            RedisModule_Free(blob)
+            return NULL
+        memcpy(blob + filled, chunk, n)
+        filled += n
+        RedisModule_Free(chunk)
+    if filled != total:
+        RedisModule_Free(blob)
+        return NULL
+    len[0] = filled
+    return blob
+
+
+cdef void free_if(void *p) noexcept nogil:
+    if p != NULL:
+        RedisModule_Free(p)
+
+
+cdef void *model_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
+    if encver > ENCODING_VERSION:
+        RedisModule_LogIOError(io, b"warning",
+                               b"Failed loading model, RedisAI version (%d) is not forward compatible.",
+                               encver)
+        return NULL
+    cdef uint64_t backend = RedisModule_LoadUnsigned(io)
+    cdef size_t taglen = 0, bloblen = 0
+    cdef char *device = load_buffer(io, NULL)
+    cdef char *tag = load_buffer(io, &taglen)
+    if tag != NULL and encver == 0 and taglen > 0:
+        taglen -= 1                                  # v0 stored the tag with its NUL
+    cdef uint64_t batch = RedisModule_LoadUnsigned(io)
+    cdef uint64_t minbatch = RedisModule_LoadUnsigned(io)
+    cdef uint64_t mintimeout = RedisModule_LoadUnsigned(io) if encver >= 2 else 0
+    cdef uint64_t ninputs = 0, noutputs = 0
+    cdef const char **inputs = load_names(io, &ninputs)
+    cdef const char **outputs = load_names(io, &noutputs) if inputs != NULL else NULL
+    cdef char *blob = load_blob(io, encver, &bloblen) if outputs != NULL else NULL
+    cdef Model *m = NULL
+    if blob != NULL and device != NULL and tag != NULL and backend < BE_COUNT:
+        m = model_new(<int>backend, device, tag, taglen, blob, bloblen)
+        blob = NULL
+        m.batchsize = batch
+        m.minbatchsize = minbatch
+        m.minbatchtimeout = mintimeout
+        if backend == BE_TF:
+            model_set_names(m, <uint32_t>ninputs, inputs, <uint32_t>noutputs, outputs)
+        m = build_loaded_model(io, m)
+    if inputs != NULL:
+        free_loaded(inputs, ninputs)
+    if outputs != NULL:
+        free_loaded(outputs, noutputs)
+    free_if(device)
+    free_if(tag)
+    free_if(blob)
+    return m
+
+
+cdef Model *build_loaded_model(RedisModuleIO *io, Model *m) noexcept nogil:
+    # Rebuilds a model while loading (main thread); logs the key if it fails.
+    cdef size_t len
+    cdef const char *key = RedisModule_StringPtrLen(RedisModule_GetKeyNameFromIO(io), &len)
+    cdef char *error = NULL
+    m.queue = queue_ensure(m.device, strlen(m.device), config.threads_per_queue)
+    if m.queue == NULL or ensure_backend(m.backend) != REDISMODULE_OK or \
+            build_model(m, config.intra_op_parallelism, config.inter_op_parallelism,
+                        &error) != REDISMODULE_OK:
+        RedisModule_LogIOError(io, b"warning", b"redisai: cannot rebuild model %.*s: %s",
+                               <int>len, key,
+                               error if error != NULL else <const char *>b"backend unavailable")
+        free_if(error)
+        model_release(m)
+        return NULL
+    stats_register(m, key, len)
+    return m
+
+
+cdef RedisModuleString *cstr(const char *s) noexcept nogil:
+    return RedisModule_CreateString(NULL, s, strlen(s))
+
+
+cdef void model_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) noexcept nogil:
+    cdef Model *m = <Model *>value
+    cdef size_t chunk = config.model_chunk_size
+    cdef size_t nchunks = m.bloblen // chunk + 1
+    cdef size_t n = 0, i
+    cdef RedisModuleString **args = <RedisModuleString **>RedisModule_Alloc(
+        (16 + m.ninputs + m.noutputs + nchunks) * sizeof(RedisModuleString *))
+    args[n] = cstr(BACKENDS[m.backend].name); n += 1
+    args[n] = cstr(m.device); n += 1
+    args[n] = cstr(b"TAG"); n += 1
+    args[n] = RedisModule_CreateString(NULL, m.tag, m.taglen); n += 1
+    args[n] = cstr(b"BATCHSIZE"); n += 1
+    args[n] = RedisModule_CreateStringFromLongLong(NULL, m.batchsize); n += 1
+    args[n] = cstr(b"MINBATCHSIZE"); n += 1
+    args[n] = RedisModule_CreateStringFromLongLong(NULL, m.minbatchsize); n += 1
+    args[n] = cstr(b"MINBATCHTIMEOUT"); n += 1
+    args[n] = RedisModule_CreateStringFromLongLong(NULL, m.minbatchtimeout); n += 1
+    if m.backend == BE_TF:
+        args[n] = cstr(b"INPUTS"); n += 1
+        args[n] = RedisModule_CreateStringFromLongLong(NULL, m.ninputs); n += 1
+        for i in range(m.ninputs):
+            args[n] = cstr(m.inputs[i]); n += 1
+        args[n] = cstr(b"OUTPUTS"); n += 1
+        args[n] = RedisModule_CreateStringFromLongLong(NULL, m.noutputs); n += 1
+        for i in range(m.noutputs):
+            args[n] = cstr(m.outputs[i]); n += 1
+    args[n] = cstr(b"BLOB"); n += 1
+    for i in range(nchunks):
+        args[n] = RedisModule_CreateString(NULL, m.blob + i * chunk,
+                                           chunk if i + 1 < nchunks else m.bloblen - i * chunk)
+        n += 1
+    RedisModule_EmitAOF(aof, b"AI.MODELSTORE", b"sv", key, args, n)
+    for i in range(n):
+        RedisModule_FreeString(NULL, args[i])
+    RedisModule_Free(args)
+
+
+cdef void model_free(void *value) noexcept nogil:
+    model_release(<Model *>value)
+
+
+cdef size_t model_usage(const void *value) noexcept nogil:
+    return model_mem_usage(<const Model *>value)
+
+
 cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
-    global TensorType
+    global TensorType, ModelType
     cdef RedisModuleTypeMethods tm
     memset(&tm, 0, sizeof(tm))
     tm.version = REDISMODULE_TYPE_METHOD_VERSION
@@ -133,5 +346,13 @@ cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
     tm.free = tensor_free
     tm.copy = tensor_copy
     TensorType = RedisModule_CreateDataType(ctx, b"AI_TENSOR", ENCODING_VERSION, &tm)
-    return REDISMODULE_OK if TensorType != NULL else REDISMODULE_ERR
+    memset(&tm, 0, sizeof(tm))
+    tm.version = REDISMODULE_TYPE_METHOD_VERSION
+    tm.rdb_load = model_rdb_load
+    tm.rdb_save = model_rdb_save
+    tm.aof_rewrite = model_aof_rewrite
+    tm.mem_usage = model_usage
+    tm.free = model_free
+    ModelType = RedisModule_CreateDataType(ctx, b"AI__MODEL", ENCODING_VERSION, &tm)
+    return REDISMODULE_OK if TensorType != NULL and ModelType != NULL else REDISMODULE_ERR
 

@@ -43,3 +43,27 @@ def load(name: str, path: str) -> str:
     if path and os.path.isdir(path) and path not in sys.path:
         sys.path.insert(0, path)
     return importlib.import_module(f"{__name__}.{MODULES[name]}").VERSION
+
+
+class BackendError(Exception):
+    """An error whose text is the reply (exact glue messages of the spec)."""
+
+
+def gpu_index(device: str):
+    """None for a CPU device string, else the GPU ordinal (`GPU` is 0)."""
+    device = device.upper()
+    if device.startswith("CPU"):
+        return None
+    return int(device[4:] or 0) if device.startswith("GPU:") else 0
+
+
+def string_blob(array):
+    """The NUL-terminated blob of a STRING output (numpy array of bytes/str)."""
+    return b"".join((e.encode() if isinstance(e, str) else bytes(e)) + b"\0"
+                    for e in array.reshape(-1).tolist())
+
+
+def create(name: str, blob: bytes, device: str, inputs, outputs, intra_op: int, inter_op: int):
+    """A backend session for a model blob (the backend is already imported)."""
+    module = importlib.import_module(f"{__name__}.{MODULES[name]}")
+    return module.Session(blob, device, inputs, outputs, intra_op, inter_op)

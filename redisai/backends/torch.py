@@ -1,5 +1,83 @@
 """TORCH backend: TorchScript archives through PyTorch."""
-from redisai.backends import require
+import io
+import threading
+import warnings
+
+from redisai.backends import BackendError, gpu_index, require
 
 torch = require("torch", "TORCH")
 VERSION = torch.__version__
+
+# torch's intra-op thread count is a per-thread setting: every worker thread
+# must set it, or a busy box oversubscribes (35 us calls became 16 ms).
+_thread_settings = threading.local()
+DEFAULT_THREADS = torch.get_num_threads()     # read on the main thread, at import
+
+
+def device_for(device):
+    gpu = gpu_index(device)
+    if gpu is None:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise BackendError("GPU requested but Torch couldn't find CUDA")
+    return torch.device("cuda", gpu)
+
+
+def output_count(return_type):
+    """Outputs of a forward() return annotation: Tensor 1, Tuple its members."""
+    kind = return_type.kind()
+    if kind == "TupleType":
+        return sum(output_count(t) for t in return_type.elements())
+    if kind == "ListType":
+        return 1
+    return 1
+
+
+class Session:
+    """A TorchScript module; forward() may be called from several threads."""
+
+    def __init__(self, blob, device, inputs, outputs, intra_op, inter_op):
+        self.device = device_for(device)
+        self.intra_op = intra_op
+        try:
+            self.module = torch.jit.load(io.BytesIO(bytes(blob)), map_location=self.device)
+        except Exception as exc:
+            raise BackendError(str(exc)) from None
+        self.module.eval()
+        schema = self.module.forward.schema
+        self.inputs = [a.name for a in schema.arguments[1:]]
+        self.outputs = [""] * output_count(schema.returns[0].type) if schema.returns else []
+
+    def _configure_thread(self):
+        if getattr(_thread_settings, "done", False):
+            return
+        torch.set_num_threads(self.intra_op if self.intra_op > 0 else DEFAULT_THREADS)
+        _thread_settings.done = True
+
+    def run(self, arrays, deadline_check=None):
+        self._configure_thread()
+        with warnings.catch_warnings():
+            # Inputs are read-only views of the keyspace tensors; forward()
+            # does not write them.
+            warnings.simplefilter("ignore", UserWarning)
+            tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
+        with torch.no_grad():
+            try:
+                result = self.module(*tensors)
+            except Exception as exc:
+                raise BackendError(str(exc)) from None
+        flat = []
+        flatten(result, flat)
+        if len(flat) != len(self.outputs):
+            raise BackendError("Function returned unexpected number of outputs - forward")
+        return [t.detach().contiguous().cpu().numpy() for t in flat]
+
+
+def flatten(value, out):
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            flatten(v, out)
+    else:
+        raise BackendError("Function returned non-tensor valuesforward")

@@ -1,0 +1,161 @@
+# cython: language_level=3
+from libc.string cimport memset, strlen
+from libc.stdint cimport uint32_t
+
+from redisai.rm cimport *
+from redisai.errors cimport *
+from redisai.tensor cimport Tensor, tensor_retain, tensor_dims, tensor_data, dtype_info
+from redisai.model cimport (Model, ModelRun, model_release, modelrun_free, stats_add,
+                            stats_register)
+from redisai.queue cimport Job, queue_push
+from redisai.bridge cimport build_model, run_model
+from redisai.types cimport TensorType, ModelType
+from redisai.config cimport config
+
+cdef enum RequestKind:
+    RUN_MODEL
+    BUILD_MODEL
+
+ctypedef struct Request:
+    Job job
+    RequestKind kind
+    RedisModuleBlockedClient *bc
+    long long deadline              # ms since the epoch, 0: none
+    bint timed_out
+    ModelRun *run                   # RUN_MODEL
+    Model *model                    # BUILD_MODEL
+    char *error                     # BUILD_MODEL failure text
+    RedisModuleString **keys        # RUN_MODEL: output keys; BUILD_MODEL: argv[1:]
+    int nkeys
+
+
+cdef RedisModuleString **retain_strings(RedisModuleString **argv, int n) noexcept nogil:
+    cdef RedisModuleString **out = <RedisModuleString **>RedisModule_Alloc(
+        (n + 1) * sizeof(RedisModuleString *))
+    cdef int i
+    for i in range(n):
+        out[i] = argv[i]
+        RedisModule_RetainString(NULL, argv[i])
+    return out
+
+
+cdef Request *request_new(RequestKind kind, RedisModuleString **keys, int nkeys) noexcept nogil:
+    cdef Request *req = <Request *>RedisModule_Alloc(sizeof(Request))
+    memset(req, 0, sizeof(Request))
+    req.kind = kind
+    req.job.run = run_request
+    req.job.arg = req
+    req.keys = retain_strings(keys, nkeys)
+    req.nkeys = nkeys
+    return req
+
+
+cdef void free_request(RedisModuleCtx *ctx, void *arg) noexcept nogil:
+    cdef Request *req = <Request *>arg
+    cdef int i
+    if req.run != NULL:
+        modelrun_free(req.run)
+    model_release(req.model)
+    if req.error != NULL:
+        RedisModule_Free(req.error)
+    for i in range(req.nkeys):
+        RedisModule_FreeString(NULL, req.keys[i])
+    RedisModule_Free(req.keys)
+    RedisModule_Free(req)
+
+
+cdef long long first_dim(ModelRun *run) noexcept nogil:
+    if run.noutputs == 0 or run.outputs[0] == NULL or run.outputs[0].ndims == 0:
+        return 0
+    return tensor_dims(run.outputs[0])[0]
+
+
+cdef void run_request(void *arg) noexcept nogil:
+    """Worker side: run or build, then hand the request back to the main thread."""
+    cdef Request *req = <Request *>arg
+    if req.kind == BUILD_MODEL:
+        build_model(req.model, config.intra_op_parallelism, config.inter_op_parallelism,
+                    &req.error)
+    elif req.deadline and RedisModule_Milliseconds() > req.deadline:
+        req.timed_out = True
+    else:
+        run_model(req.run)
+        stats_add(req.run.model, req.run.duration_us, first_dim(req.run), req.run.error != NULL)
+    RedisModule_UnblockClient(req.bc, req)
+
+
+cdef void write_tensor(RedisModuleCtx *ctx, RedisModuleString *keyname, Tensor *t) noexcept nogil:
+    """Stores an output tensor and propagates it as AI.TENSORSET ... BLOB."""
+    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ | REDISMODULE_WRITE)
+    RedisModule_ModuleTypeSetValue(key, TensorType, tensor_retain(t))
+    RedisModule_CloseKey(key)
+    cdef RedisModuleString **dims = <RedisModuleString **>RedisModule_Alloc(
+        (t.ndims + 1) * sizeof(RedisModuleString *))
+    cdef uint32_t i
+    for i in range(t.ndims):
+        dims[i] = RedisModule_CreateStringFromLongLong(NULL, tensor_dims(t)[i])
+    RedisModule_Replicate(ctx, b"AI.TENSORSET", b"scvcb", keyname, dtype_info(t.dtype).name,
+                          dims, <size_t>t.ndims, b"BLOB", tensor_data(t), <size_t>t.nbytes)
+    for i in range(t.ndims):
+        RedisModule_FreeString(NULL, dims[i])
+    RedisModule_Free(dims)
+
+
+cdef int reply_request(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    """Main thread, after the worker finished (not called if the client left)."""
+    cdef Request *req = <Request *>RedisModule_GetBlockedClientPrivateData(ctx)
+    cdef uint32_t i
+    if req.kind == BUILD_MODEL:
+        if req.error != NULL:
+            return RedisModule_ReplyWithError(ctx, req.error)
+        if store_model(ctx, req.keys[0], req.model) == REDISMODULE_OK:
+            RedisModule_Replicate(ctx, b"AI.MODELSTORE", b"v", req.keys, <size_t>req.nkeys)
+        req.model = NULL
+        return REDISMODULE_OK
+    if req.timed_out:
+        return RedisModule_ReplyWithSimpleString(ctx, b"TIMEDOUT")
+    if req.run.error != NULL:
+        return RedisModule_ReplyWithError(ctx, req.run.error)
+    for i in range(req.run.noutputs):
+        if req.run.outputs[i] != NULL:
+            write_tensor(ctx, req.keys[i], req.run.outputs[i])
+    return RedisModule_ReplyWithSimpleString(ctx, b"OK")
+
+
+cdef void block_and_queue(RedisModuleCtx *ctx, Request *req) noexcept nogil:
+    req.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
+    queue_push((req.run.model if req.run != NULL else req.model).queue, &req.job)
+
+
+cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString **output_keys,
+                           long long timeout_ms) noexcept nogil:
+    cdef Request *req = request_new(RUN_MODEL, output_keys, run.noutputs)
+    req.run = run
+    if timeout_ms > 0:
+        req.deadline = RedisModule_Milliseconds() + timeout_ms
+    block_and_queue(ctx, req)
+
+
+cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv,
+                             int argc) noexcept nogil:
+    cdef Request *req = request_new(BUILD_MODEL, argv + 1, argc - 1)
+    req.model = m
+    block_and_queue(ctx, req)
+
+
+cdef int store_model(RedisModuleCtx *ctx, RedisModuleString *keyname, Model *m) noexcept nogil:
+    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ | REDISMODULE_WRITE)
+    cdef int kt = RedisModule_KeyType(key)
+    if kt != REDISMODULE_KEYTYPE_EMPTY and (kt != REDISMODULE_KEYTYPE_MODULE or
+                                            RedisModule_ModuleTypeGetType(key) != ModelType):
+        RedisModule_CloseKey(key)
+        model_release(m)
+        reply_error(ctx, E_WRONGTYPE)
+        return REDISMODULE_ERR
+    cdef size_t len
+    cdef const char *name = RedisModule_StringPtrLen(keyname, &len)
+    stats_register(m, name, len)
+    RedisModule_ModuleTypeSetValue(key, ModelType, m)
+    RedisModule_CloseKey(key)
+    RedisModule_ReplyWithSimpleString(ctx, b"OK")
+    return REDISMODULE_OK

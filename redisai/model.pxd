@@ -1,0 +1,71 @@
+# A stored model: its options, its original blob and names (kept in C so RDB
+# and AOF never ask a backend to serialise), and the live backend session.
+from libc.stdint cimport uint64_t, uint32_t, uint8_t
+from redisai.tensor cimport Tensor
+from redisai.queue cimport RunQueue, Job
+
+ctypedef struct RunStats:
+    long long duration_us       # successful backend time
+    long long samples           # dim 0 of the first output, summed
+    long long calls
+    long long errors
+
+ctypedef struct Model:
+    int refcount
+    uint8_t backend             # bridge.Backend
+    char *device                # as typed
+    char *tag
+    size_t taglen
+    uint64_t batchsize
+    uint64_t minbatchsize
+    uint64_t minbatchtimeout
+    uint32_t ninputs
+    uint32_t noutputs
+    char **inputs               # names (TF: as given; others: introspected)
+    char **outputs
+    char *blob
+    size_t bloblen
+    void *session               # the backend's Python object (owned), NULL until built
+    RunQueue *queue
+    char *key                   # key name of its statistics entry (NULL: none)
+    size_t keylen
+    RunStats stats
+    Job destroy_job             # frees the session on a worker (needs the GIL)
+
+cdef char *rm_strndup(const char *s, size_t len) noexcept nogil
+# Takes ownership of nothing: copies device, tag and names; blob is adopted.
+cdef Model *model_new(int backend, const char *device, const char *tag, size_t taglen,
+                      char *blob, size_t bloblen) noexcept nogil
+cdef void model_set_names(Model *m, uint32_t ninputs, const char **inputs,
+                          uint32_t noutputs, const char **outputs) noexcept nogil
+cdef Model *model_retain(Model *m) noexcept nogil
+# Drops a reference; the last one queues the session's release on a worker.
+cdef void model_release(Model *m) noexcept nogil
+cdef size_t model_mem_usage(const Model *m) noexcept nogil
+
+# Run statistics by key name (one global registry, any thread).
+cdef void stats_register(Model *m, const char *key, size_t keylen) noexcept nogil
+cdef Model *stats_lookup_retain(const char *key, size_t keylen) noexcept nogil
+cdef void stats_add(Model *m, long long duration_us, long long samples, bint error) noexcept nogil
+cdef void stats_reset(Model *m) noexcept nogil
+# Calls fn(key, keylen, model, arg) for every registered model, under the lock.
+cdef void stats_foreach(void (*fn)(const char *, size_t, Model *, void *) noexcept nogil,
+                        void *arg) noexcept nogil
+
+# redisai.bridge installs the function that drops a session (takes the GIL).
+ctypedef void (*SessionRelease)(void *session) noexcept nogil
+cdef void set_session_release(SessionRelease fn) noexcept nogil
+
+# One model execution: inputs resolved on the main thread, outputs (NULL where
+# the backend produced none) and error filled by a worker.
+ctypedef struct ModelRun:
+    Model *model
+    uint32_t ninputs
+    Tensor **inputs
+    uint32_t noutputs
+    Tensor **outputs
+    char *error                 # reply text, owned; NULL on success
+    long long duration_us
+
+cdef ModelRun *modelrun_new(Model *m, uint32_t ninputs, uint32_t noutputs) noexcept nogil
+cdef void modelrun_free(ModelRun *run) noexcept nogil

@@ -1,0 +1,189 @@
+# cython: language_level=3
+from libc.string cimport memcpy, strlen, memset
+
+from redisai.rm cimport *
+from redisai.queue cimport queue_push
+from redisai.tensor cimport tensor_release
+from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_lock, pthread_mutex_unlock
+
+cdef extern from "refcount.h" nogil:
+    void rai_incref(int *rc)
+    int rai_decref(int *rc)
+    void rai_add(long long *counter, long long value)
+
+cdef RedisModuleDict *registry = RedisModule_CreateDict(NULL)
+cdef pthread_mutex_t registry_lock
+pthread_mutex_init(&registry_lock, NULL)
+cdef SessionRelease release_session = NULL
+
+
+cdef void set_session_release(SessionRelease fn) noexcept nogil:
+    global release_session
+    release_session = fn
+
+
+cdef char *rm_strndup(const char *s, size_t len) noexcept nogil:
+    cdef char *copy = <char *>RedisModule_Alloc(len + 1)
+    memcpy(copy, s, len)
+    copy[len] = 0
+    return copy
+
+
+cdef Model *model_new(int backend, const char *device, const char *tag, size_t taglen,
+                      char *blob, size_t bloblen) noexcept nogil:
+    cdef Model *m = <Model *>RedisModule_Alloc(sizeof(Model))
+    memset(m, 0, sizeof(Model))
+    m.refcount = 1
+    m.backend = backend
+    m.device = rm_strndup(device, strlen(device))
+    m.tag = rm_strndup(tag, taglen)
+    m.taglen = taglen
+    m.blob = blob
+    m.bloblen = bloblen
+    return m
+
+
+cdef char **copy_names(uint32_t n, const char **names) noexcept nogil:
+    cdef char **out = <char **>RedisModule_Alloc((n + 1) * sizeof(char *))
+    cdef uint32_t i
+    for i in range(n):
+        out[i] = rm_strndup(names[i], strlen(names[i]))
+    return out
+
+
+cdef void free_names(uint32_t n, char **names) noexcept nogil:
+    cdef uint32_t i
+    if names == NULL:
+        return
+    for i in range(n):
+        RedisModule_Free(names[i])
+    RedisModule_Free(names)
+
+
+cdef void model_set_names(Model *m, uint32_t ninputs, const char **inputs,
+                          uint32_t noutputs, const char **outputs) noexcept nogil:
+    free_names(m.ninputs, m.inputs)
+    free_names(m.noutputs, m.outputs)
+    m.ninputs = ninputs
+    m.inputs = copy_names(ninputs, inputs)
+    m.noutputs = noutputs
+    m.outputs = copy_names(noutputs, outputs)
+
+
+cdef Model *model_retain(Model *m) noexcept nogil:
+    rai_incref(&m.refcount)
+    return m
+
+
+cdef void destroy(void *arg) noexcept nogil:
+    cdef Model *m = <Model *>arg
+    if m.session != NULL:
+        release_session(m.session)
+    free_names(m.ninputs, m.inputs)
+    free_names(m.noutputs, m.outputs)
+    RedisModule_Free(m.device)
+    RedisModule_Free(m.tag)
+    RedisModule_Free(m.blob)
+    RedisModule_Free(m)
+
+
+cdef void model_release(Model *m) noexcept nogil:
+    if m == NULL or rai_decref(&m.refcount) != 0:
+        return
+    cdef int nokey = 0
+    if m.key != NULL:
+        pthread_mutex_lock(&registry_lock)
+        if RedisModule_DictGetC(registry, m.key, m.keylen, &nokey) == <void *>m:
+            RedisModule_DictDelC(registry, m.key, m.keylen, NULL)
+        pthread_mutex_unlock(&registry_lock)
+        RedisModule_Free(m.key)
+        m.key = NULL
+    if m.session != NULL and m.queue != NULL:
+        # This may run on the main or the lazy-free thread: never wait for the
+        # GIL there, let a worker drop the Python object.
+        m.destroy_job.run = destroy
+        m.destroy_job.arg = m
+        queue_push(m.queue, &m.destroy_job)
+    else:
+        destroy(m)
+
+
+cdef size_t model_mem_usage(const Model *m) noexcept nogil:
+    return sizeof(Model) + m.bloblen + strlen(m.device) + m.taglen
+
+
+cdef void stats_register(Model *m, const char *key, size_t keylen) noexcept nogil:
+    pthread_mutex_lock(&registry_lock)
+    if m.key != NULL:
+        RedisModule_Free(m.key)
+    m.key = rm_strndup(key, keylen)
+    m.keylen = keylen
+    RedisModule_DictReplaceC(registry, m.key, keylen, m)
+    pthread_mutex_unlock(&registry_lock)
+
+
+cdef Model *stats_lookup_retain(const char *key, size_t keylen) noexcept nogil:
+    cdef int nokey = 0
+    pthread_mutex_lock(&registry_lock)
+    cdef Model *m = <Model *>RedisModule_DictGetC(registry, <void *>key, keylen, &nokey)
+    if m != NULL:
+        model_retain(m)
+    pthread_mutex_unlock(&registry_lock)
+    return m
+
+
+cdef void stats_add(Model *m, long long duration_us, long long samples, bint error) noexcept nogil:
+    rai_add(&m.stats.calls, 1)
+    if error:
+        rai_add(&m.stats.errors, 1)
+    else:
+        rai_add(&m.stats.duration_us, duration_us)
+        rai_add(&m.stats.samples, samples)
+
+
+cdef void stats_reset(Model *m) noexcept nogil:
+    memset(&m.stats, 0, sizeof(RunStats))
+
+
+cdef void stats_foreach(void (*fn)(const char *, size_t, Model *, void *) noexcept nogil,
+                        void *arg) noexcept nogil:
+    cdef RedisModuleDictIter *it
+    cdef size_t keylen
+    cdef void *data
+    cdef char *key
+    pthread_mutex_lock(&registry_lock)
+    it = RedisModule_DictIteratorStartC(registry, b"^", NULL, 0)
+    while True:
+        key = <char *>RedisModule_DictNextC(it, &keylen, &data)
+        if key == NULL:
+            break
+        fn(key, keylen, <Model *>data, arg)
+    RedisModule_DictIteratorStop(it)
+    pthread_mutex_unlock(&registry_lock)
+
+
+cdef ModelRun *modelrun_new(Model *m, uint32_t ninputs, uint32_t noutputs) noexcept nogil:
+    cdef ModelRun *run = <ModelRun *>RedisModule_Alloc(sizeof(ModelRun))
+    memset(run, 0, sizeof(ModelRun))
+    run.model = model_retain(m)
+    run.ninputs = ninputs
+    run.inputs = <Tensor **>RedisModule_Alloc((ninputs + 1) * sizeof(Tensor *))
+    memset(run.inputs, 0, (ninputs + 1) * sizeof(Tensor *))
+    run.noutputs = noutputs
+    run.outputs = <Tensor **>RedisModule_Alloc((noutputs + 1) * sizeof(Tensor *))
+    memset(run.outputs, 0, (noutputs + 1) * sizeof(Tensor *))
+    return run
+
+
+cdef void modelrun_free(ModelRun *run) noexcept nogil:
+    cdef uint32_t i
+    for i in range(run.ninputs):
+        tensor_release(run.inputs[i])
+    for i in range(run.noutputs):
+        tensor_release(run.outputs[i])
+    RedisModule_Free(run.inputs)
+    RedisModule_Free(run.outputs)
+    if run.error != NULL:
+        RedisModule_Free(run.error)
+    model_release(run.model)
+    RedisModule_Free(run)

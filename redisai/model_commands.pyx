@@ -1,0 +1,262 @@
+# cython: language_level=3
+from libc.string cimport strlen
+from libc.stdint cimport uint32_t
+
+from redisai.rm cimport *
+from redisai.errors cimport *
+from redisai.tensor cimport Tensor, tensor_retain
+from redisai.model cimport (Model, ModelRun, model_release, modelrun_new, modelrun_free,
+                            stats_lookup_retain, stats_reset, stats_foreach)
+from redisai.parse cimport parse_modelstore, parse_modelexecute, ExecuteArgs, token_is
+from redisai.types cimport TensorType, ModelType
+from redisai.bridge cimport BACKENDS, build_model
+from redisai.queue cimport queue_ensure
+from redisai.config cimport config, ensure_backend
+from redisai.dag cimport submit_model_run, submit_model_build, store_model
+
+# Where a client cannot be blocked, a model is built on the main thread.
+cdef int NO_BLOCKING = (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+                        REDISMODULE_CTX_FLAGS_DENY_BLOCKING | REDISMODULE_CTX_FLAGS_LOADING |
+                        REDISMODULE_CTX_FLAGS_REPLICATED)
+
+
+cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleType *mt, Err empty,
+                    void **value) noexcept nogil:
+    """The value of a key of module type `mt` (read-only), else the error."""
+    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, name, REDISMODULE_READ)
+    cdef int kt = RedisModule_KeyType(key)
+    cdef Err err = E_OK
+    if kt == REDISMODULE_KEYTYPE_EMPTY:
+        err = empty
+    elif kt != REDISMODULE_KEYTYPE_MODULE or RedisModule_ModuleTypeGetType(key) != mt:
+        err = E_WRONGTYPE
+    else:
+        value[0] = RedisModule_ModuleTypeGetValue(key)
+    RedisModule_CloseKey(key)
+    return err
+
+
+cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 6:
+        return reply_arity(ctx, argv[0])
+    cdef Model *m = NULL
+    cdef Err err = parse_modelstore(argv, argc, &m)
+    if err != E_OK:
+        return reply_error(ctx, err)
+    if ensure_backend(m.backend) != REDISMODULE_OK:
+        model_release(m)
+        return reply_error(ctx, E_COULD_NOT_LOAD_BACKEND)
+    m.queue = queue_ensure(m.device, strlen(m.device), config.threads_per_queue)
+    if m.queue == NULL:
+        model_release(m)
+        return reply_error(ctx, E_QUEUE)
+    if not (RedisModule_GetContextFlags(ctx) & NO_BLOCKING):
+        submit_model_build(ctx, m, argv, argc)
+        return REDISMODULE_OK
+    cdef char *error = NULL
+    if build_model(m, config.intra_op_parallelism, config.inter_op_parallelism, &error) != REDISMODULE_OK:
+        RedisModule_ReplyWithError(ctx, error)
+        RedisModule_Free(error)
+        model_release(m)
+        return REDISMODULE_OK
+    if store_model(ctx, argv[1], m) == REDISMODULE_OK:
+        RedisModule_ReplicateVerbatim(ctx)
+    return REDISMODULE_OK
+
+
+cdef void reply_names(RedisModuleCtx *ctx, uint32_t n, char **names) noexcept nogil:
+    cdef uint32_t i
+    RedisModule_ReplyWithArray(ctx, n)
+    for i in range(n):
+        RedisModule_ReplyWithStringBuffer(ctx, names[i], strlen(names[i]))
+
+
+cdef void reply_label(RedisModuleCtx *ctx, const char *label) noexcept nogil:
+    RedisModule_ReplyWithStringBuffer(ctx, label, strlen(label))
+
+
+cdef void reply_blob(RedisModuleCtx *ctx, const Model *m) noexcept nogil:
+    """The blob, split in MODEL_CHUNK_SIZE chunks when it takes more than one."""
+    cdef size_t chunk = config.model_chunk_size
+    cdef size_t n = m.bloblen // chunk + 1, i
+    if n == 1:
+        RedisModule_ReplyWithStringBuffer(ctx, m.blob, m.bloblen)
+        return
+    RedisModule_ReplyWithArray(ctx, n)
+    for i in range(n):
+        RedisModule_ReplyWithStringBuffer(ctx, m.blob + i * chunk,
+                                          chunk if i + 1 < n else m.bloblen - i * chunk)
+
+
+cdef int cmd_modelget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 2 or argc > 4:
+        return reply_arity(ctx, argv[0])
+    cdef Model *m = NULL
+    cdef Err err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    if err != E_OK:
+        return reply_error(ctx, err)
+    cdef bint meta = False, blob = False
+    cdef int i
+    for i in range(2, argc):
+        meta |= token_is(argv[i], b"META")
+        blob |= token_is(argv[i], b"BLOB")
+    if not meta and not blob:
+        meta = blob = True
+    if not meta:
+        reply_blob(ctx, m)
+        return REDISMODULE_OK
+    RedisModule_ReplyWithArray(ctx, 18 if blob else 16)
+    reply_label(ctx, b"backend")
+    reply_label(ctx, BACKENDS[m.backend].name)
+    reply_label(ctx, b"device")
+    reply_label(ctx, m.device)
+    reply_label(ctx, b"tag")
+    RedisModule_ReplyWithStringBuffer(ctx, m.tag, m.taglen)
+    reply_label(ctx, b"batchsize")
+    RedisModule_ReplyWithLongLong(ctx, m.batchsize)
+    reply_label(ctx, b"minbatchsize")
+    RedisModule_ReplyWithLongLong(ctx, m.minbatchsize)
+    reply_label(ctx, b"inputs")
+    reply_names(ctx, m.ninputs, m.inputs)
+    reply_label(ctx, b"outputs")
+    reply_names(ctx, m.noutputs, m.outputs)
+    reply_label(ctx, b"minbatchtimeout")
+    RedisModule_ReplyWithLongLong(ctx, m.minbatchtimeout)
+    if blob:
+        reply_label(ctx, b"blob")
+        reply_blob(ctx, m)
+    return REDISMODULE_OK
+
+
+cdef int cmd_modeldel(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc != 2:
+        return reply_arity(ctx, argv[0])
+    cdef Model *m = NULL
+    cdef Err err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    if err != E_OK:
+        return reply_error(ctx, err)
+    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, argv[1], REDISMODULE_WRITE)
+    RedisModule_DeleteKey(key)
+    RedisModule_CloseKey(key)
+    RedisModule_ReplicateVerbatim(ctx)
+    return RedisModule_ReplyWithSimpleString(ctx, b"OK")
+
+
+cdef void report_execute_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    """getkeys-api: the model, the input keys and the output keys."""
+    cdef long long n, m
+    cdef int i
+    RedisModule_KeyAtPos(ctx, 1)
+    if argc < 4 or RedisModule_StringToLongLong(argv[3], &n) != REDISMODULE_OK or n < 0:
+        return
+    i = 4
+    while i < argc and i < 4 + n:
+        RedisModule_KeyAtPos(ctx, i)
+        i += 1
+    if i + 1 >= argc or RedisModule_StringToLongLong(argv[i + 1], &m) != REDISMODULE_OK or m < 0:
+        return
+    i += 2
+    while i < argc and m > 0:
+        RedisModule_KeyAtPos(ctx, i)
+        i += 1
+        m -= 1
+
+
+cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if RedisModule_IsKeysPositionRequest(ctx):
+        report_execute_keys(ctx, argv, argc)
+        return REDISMODULE_OK
+    if RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+                                           REDISMODULE_CTX_FLAGS_DENY_BLOCKING):
+        return reply_error(ctx, E_IN_TX)
+    if argc < 8:
+        return reply_error(ctx, E_MODELEXECUTE_ARITY)
+    cdef Model *m = NULL
+    cdef Err err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    cdef ExecuteArgs args
+    cdef RedisModuleString *bad = NULL
+    if err == E_OK:
+        err = parse_modelexecute(argv, argc, m, &args, &bad)
+    if err == E_INVALID_ARGUMENT:
+        return reply_error_token(ctx, err, bad)
+    if err != E_OK:
+        return reply_error(ctx, err)
+    cdef ModelRun *run = modelrun_new(m, args.ninputs, args.noutputs)
+    cdef Tensor *t = NULL
+    cdef int i
+    for i in range(args.ninputs):
+        err = open_typed(ctx, argv[args.inputs + i], TensorType, E_TENSOR_EMPTY, <void **>&t)
+        if err != E_OK:
+            break
+        run.inputs[i] = tensor_retain(t)
+    # An output key holding another type fails now, with one reply.
+    for i in range(args.noutputs):
+        if err == E_OK:
+            err = open_typed(ctx, argv[args.outputs + i], TensorType, E_OK, <void **>&t)
+    if err != E_OK:
+        modelrun_free(run)
+        return reply_error(ctx, err)
+    submit_model_run(ctx, run, argv + args.outputs, args.timeout)
+    return REDISMODULE_OK
+
+
+ctypedef struct ScanReply:
+    RedisModuleCtx *ctx
+    long count
+
+
+cdef void reply_scan_entry(const char *key, size_t keylen, Model *m, void *arg) noexcept nogil:
+    cdef ScanReply *scan = <ScanReply *>arg
+    RedisModule_ReplyWithArray(scan.ctx, 2)
+    RedisModule_ReplyWithStringBuffer(scan.ctx, key, keylen)
+    RedisModule_ReplyWithStringBuffer(scan.ctx, m.tag, m.taglen)
+    scan.count += 1
+
+
+cdef int cmd_modelscan(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc != 1:
+        return reply_arity(ctx, argv[0])
+    RedisModule_Log(ctx, b"warning",
+                    b"AI._MODELSCAN is experimental and might be removed in future versions")
+    cdef ScanReply scan
+    scan.ctx = ctx
+    scan.count = 0
+    RedisModule_ReplyWithArray(ctx, REDISMODULE_POSTPONED_LEN)
+    stats_foreach(reply_scan_entry, &scan)
+    RedisModule_ReplySetArrayLength(ctx, scan.count)
+    return REDISMODULE_OK
+
+
+cdef int cmd_info(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 2 or argc > 3:
+        return reply_arity(ctx, argv[0])
+    cdef size_t len
+    cdef const char *key = RedisModule_StringPtrLen(argv[1], &len)
+    cdef Model *m = stats_lookup_retain(key, len)
+    if m == NULL:
+        return reply_error(ctx, E_NO_RUN_INFO)
+    if argc == 3 and token_is(argv[2], b"RESETSTAT"):
+        stats_reset(m)
+        model_release(m)
+        return RedisModule_ReplyWithSimpleString(ctx, b"OK")
+    RedisModule_ReplyWithArray(ctx, 18)
+    reply_label(ctx, b"key")
+    RedisModule_ReplyWithStringBuffer(ctx, key, len)
+    reply_label(ctx, b"type")
+    reply_label(ctx, b"MODEL")
+    reply_label(ctx, b"backend")
+    reply_label(ctx, BACKENDS[m.backend].name)
+    reply_label(ctx, b"device")
+    reply_label(ctx, m.device)
+    reply_label(ctx, b"tag")
+    RedisModule_ReplyWithStringBuffer(ctx, m.tag, m.taglen)
+    reply_label(ctx, b"duration")
+    RedisModule_ReplyWithLongLong(ctx, m.stats.duration_us)
+    reply_label(ctx, b"samples")
+    RedisModule_ReplyWithLongLong(ctx, m.stats.samples)
+    reply_label(ctx, b"calls")
+    RedisModule_ReplyWithLongLong(ctx, m.stats.calls)
+    reply_label(ctx, b"errors")
+    RedisModule_ReplyWithLongLong(ctx, m.stats.errors)
+    model_release(m)
+    return REDISMODULE_OK
