@@ -10,7 +10,7 @@ from redisai.queue cimport queue_ensure
 from redisai.config cimport config, apply_load_args, cmd_config, info_func
 from redisai.bridge cimport reply_tensor_view
 from redisai.model_commands cimport (cmd_modelstore, cmd_modelget, cmd_modeldel, cmd_modelexecute,
-                                     cmd_modelscan, cmd_info)
+                                     cmd_modelscan, cmd_info, cmd_modelset, cmd_modelrun)
 
 
 cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode,
@@ -90,7 +90,7 @@ ctypedef struct CommandSpec:
     int first_key, last_key, key_step
 
 cdef enum:
-    NUM_COMMANDS = 10
+    NUM_COMMANDS = 12
 
 cdef CommandSpec COMMANDS[NUM_COMMANDS]
 COMMANDS[0] = CommandSpec(b"AI.TENSORSET", cmd_tensorset, b"write deny-oom", 1, 1, 1)
@@ -107,6 +107,8 @@ COMMANDS[7] = CommandSpec(b"AI.MODELEXECUTE", cmd_modelexecute, b"write deny-oom
                           4, 4, 1)
 COMMANDS[8] = CommandSpec(b"AI._MODELSCAN", cmd_modelscan, b"readonly", 0, 0, 0)
 COMMANDS[9] = CommandSpec(b"AI.INFO", cmd_info, b"readonly", 1, 1, 1)
+COMMANDS[10] = CommandSpec(b"AI.MODELSET", cmd_modelset, b"write deny-oom", 1, 1, 1)
+COMMANDS[11] = CommandSpec(b"AI.MODELRUN", cmd_modelrun, b"write deny-oom getkeys-api", 3, 3, 1)
 
 
 cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,

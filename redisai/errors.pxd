@@ -58,6 +58,12 @@ cdef enum Err:
     E_COULD_NOT_LOAD_BACKEND
     E_QUEUE
     E_NO_RUN_INFO
+    E_UNSUPPORTED_DEVICE
+    E_TFLITE_BATCHING
+    E_MINBATCHTIMEOUT_NO_BATCH
+    E_TF_NO_INPUTS_OUTPUTS
+    E_TF_NO_OUTPUTS
+    E_MODELRUN_ARITY
     E_COUNT
 
 cdef const char *err_text(Err err) noexcept nogil

@@ -67,6 +67,12 @@ TEXT[<int>E_EXPECTED_BLOB] = b"ERR Invalid argument, expected BLOB"
 TEXT[<int>E_COULD_NOT_LOAD_BACKEND] = b"ERR Could not load backend"
 TEXT[<int>E_QUEUE] = b"ERR Could not initialize queue on requested device"
 TEXT[<int>E_NO_RUN_INFO] = b"ERR cannot find run info for key"
+TEXT[<int>E_UNSUPPORTED_DEVICE] = b"ERR unsupported device"
+TEXT[<int>E_TFLITE_BATCHING] = b"ERR Auto-batching not supported by the TFLITE backend"
+TEXT[<int>E_MINBATCHTIMEOUT_NO_BATCH] = b"ERR MINBATCHTIMEOUT specified without BATCHSIZE"
+TEXT[<int>E_TF_NO_INPUTS_OUTPUTS] = b"ERR Insufficient arguments, INPUTS and OUTPUTS not specified"
+TEXT[<int>E_TF_NO_OUTPUTS] = b"ERR OUTPUTS not specified"
+TEXT[<int>E_MODELRUN_ARITY] = b"ERR wrong number of arguments for 'AI.MODELRUN' command"
 
 
 cdef const char *err_text(Err err) noexcept nogil:

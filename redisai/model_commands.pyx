@@ -7,7 +7,8 @@ from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain
 from redisai.model cimport (Model, ModelRun, model_release, modelrun_new, modelrun_free,
                             stats_lookup_retain, stats_reset, stats_foreach)
-from redisai.parse cimport parse_modelstore, parse_modelexecute, ExecuteArgs, token_is
+from redisai.parse cimport (parse_modelstore, parse_modelset, parse_modelexecute, parse_modelrun,
+                            ExecuteArgs, token_is)
 from redisai.types cimport TensorType, ModelType
 from redisai.bridge cimport BACKENDS, build_model
 from redisai.queue cimport queue_ensure
@@ -36,11 +37,10 @@ cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleTyp
     return err
 
 
-cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    if argc < 6:
-        return reply_arity(ctx, argv[0])
-    cdef Model *m = NULL
-    cdef Err err = parse_modelstore(argv, argc, &m)
+cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m,
+               Err err) noexcept nogil:
+    """Builds a parsed model (on a worker unless the client cannot block) and
+    stores it at argv[1]."""
     if err != E_OK:
         return reply_error(ctx, err)
     if ensure_backend(m.backend) != REDISMODULE_OK:
@@ -62,6 +62,22 @@ cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     if store_model(ctx, argv[1], m) == REDISMODULE_OK:
         RedisModule_ReplicateVerbatim(ctx)
     return REDISMODULE_OK
+
+
+cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 6:
+        return reply_arity(ctx, argv[0])
+    cdef Model *m = NULL
+    cdef Err err = parse_modelstore(argv, argc, &m)
+    return store(ctx, argv, argc, m, err)
+
+
+cdef int cmd_modelset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if argc < 4:
+        return reply_arity(ctx, argv[0])
+    cdef Model *m = NULL
+    cdef Err err = parse_modelset(argv, argc, &m)
+    return store(ctx, argv, argc, m, err)
 
 
 cdef void reply_names(RedisModuleCtx *ctx, uint32_t n, char **names) noexcept nogil:
@@ -162,27 +178,19 @@ cdef void report_execute_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int
         m -= 1
 
 
-cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    if RedisModule_IsKeysPositionRequest(ctx):
-        report_execute_keys(ctx, argv, argc)
-        return REDISMODULE_OK
+cdef Err check_execution_context(RedisModuleCtx *ctx) noexcept nogil:
     if RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
                                            REDISMODULE_CTX_FLAGS_DENY_BLOCKING):
-        return reply_error(ctx, E_IN_TX)
-    if argc < 8:
-        return reply_error(ctx, E_MODELEXECUTE_ARITY)
-    cdef Model *m = NULL
-    cdef Err err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
-    cdef ExecuteArgs args
-    cdef RedisModuleString *bad = NULL
-    if err == E_OK:
-        err = parse_modelexecute(argv, argc, m, &args, &bad)
-    if err == E_INVALID_ARGUMENT:
-        return reply_error_token(ctx, err, bad)
-    if err != E_OK:
-        return reply_error(ctx, err)
+        return E_IN_TX
+    return E_OK
+
+
+cdef int execute(RedisModuleCtx *ctx, RedisModuleString **argv, Model *m,
+                 ExecuteArgs *args) noexcept nogil:
+    """Resolves the keys of a parsed model execution and queues it."""
     cdef ModelRun *run = modelrun_new(m, args.ninputs, args.noutputs)
     cdef Tensor *t = NULL
+    cdef Err err = E_OK
     cdef int i
     for i in range(args.ninputs):
         err = open_typed(ctx, argv[args.inputs + i], TensorType, E_TENSOR_EMPTY, <void **>&t)
@@ -198,6 +206,54 @@ cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
         return reply_error(ctx, err)
     submit_model_run(ctx, run, argv + args.outputs, args.timeout)
     return REDISMODULE_OK
+
+
+cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if RedisModule_IsKeysPositionRequest(ctx):
+        report_execute_keys(ctx, argv, argc)
+        return REDISMODULE_OK
+    cdef Err err = check_execution_context(ctx)
+    if err == E_OK and argc < 8:
+        err = E_MODELEXECUTE_ARITY
+    cdef Model *m = NULL
+    if err == E_OK:
+        err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    cdef ExecuteArgs args
+    cdef RedisModuleString *bad = NULL
+    if err == E_OK:
+        err = parse_modelexecute(argv, argc, m, &args, &bad)
+    if err == E_INVALID_ARGUMENT:
+        return reply_error_token(ctx, err, bad)
+    if err != E_OK:
+        return reply_error(ctx, err)
+    return execute(ctx, argv, m, &args)
+
+
+cdef void report_modelrun_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    """getkeys-api: the model, then every argument after INPUTS but OUTPUTS."""
+    RedisModule_KeyAtPos(ctx, 1)
+    cdef int i = 4 if argc > 2 and token_is(argv[2], b"TIMEOUT") else 2
+    for i in range(i + 1, argc):
+        if not token_is(argv[i], b"OUTPUTS"):
+            RedisModule_KeyAtPos(ctx, i)
+
+
+cdef int cmd_modelrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    if RedisModule_IsKeysPositionRequest(ctx):
+        report_modelrun_keys(ctx, argv, argc)
+        return REDISMODULE_OK
+    cdef Err err = check_execution_context(ctx)
+    if err == E_OK and argc < 6:
+        err = E_MODELRUN_ARITY
+    cdef Model *m = NULL
+    if err == E_OK:
+        err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    cdef ExecuteArgs args
+    if err == E_OK:
+        err = parse_modelrun(argv, argc, m, &args)
+    if err != E_OK:
+        return reply_error(ctx, err)
+    return execute(ctx, argv, m, &args)
 
 
 ctypedef struct ScanReply:

@@ -35,3 +35,8 @@ ctypedef struct ExecuteArgs:
 # On E_INVALID_ARGUMENT *bad is the offending token.
 cdef Err parse_modelexecute(RedisModuleString **argv, int argc, const Model *m, ExecuteArgs *out,
                             RedisModuleString **bad) noexcept nogil
+
+# Deprecated forms: AI.MODELSET (names without counts) and AI.MODELRUN.
+cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out) noexcept nogil
+cdef Err parse_modelrun(RedisModuleString **argv, int argc, const Model *m,
+                        ExecuteArgs *out) noexcept nogil

@@ -10,7 +10,7 @@ from redisai.rm cimport (RedisModuleString, RedisModule_StringPtrLen, RedisModul
 from redisai.errors cimport *
 from redisai.tensor cimport *
 from redisai.model cimport Model, model_new, model_set_names
-from redisai.bridge cimport backend_from_name, BE_TF
+from redisai.bridge cimport backend_from_name, BE_TF, BE_TFLITE
 
 cdef extern from "<unistd.h>" nogil:
     long sysconf(int name)
@@ -412,4 +412,117 @@ cdef Err parse_modelexecute(RedisModuleString **argv, int argc, const Model *m, 
         if i + 2 < argc:
             bad[0] = argv[i + 2]
             return E_INVALID_ARGUMENT
+    return E_OK
+
+
+cdef bint is_modelset_keyword(RedisModuleString *arg) noexcept nogil:
+    return (token_is(arg, b"INPUTS") or token_is(arg, b"OUTPUTS") or token_is(arg, b"TAG") or
+            token_is(arg, b"BATCHSIZE") or token_is(arg, b"MINBATCHSIZE") or
+            token_is(arg, b"MINBATCHTIMEOUT") or token_is(arg, b"BLOB"))
+
+
+cdef int find_token(RedisModuleString **argv, int start, int argc, const char *word) noexcept nogil:
+    cdef int i
+    for i in range(start, argc):
+        if token_is(argv[i], word):
+            return i
+    return -1
+
+
+cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out) noexcept nogil:
+    cdef size_t len, taglen = 0
+    cdef const char *s = RedisModule_StringPtrLen(argv[2], &len)
+    cdef int backend = backend_from_name(s, len)
+    if backend < 0:
+        return E_UNSUPPORTED_BACKEND
+    s = RedisModule_StringPtrLen(argv[3], &len)
+    if len > 10 or is_modelset_keyword(argv[3]):
+        return E_INVALID_DEVICE
+    if len < 3 or not (strncasecmp(s, b"CPU", 3) == 0 or strncasecmp(s, b"GPU", 3) == 0):
+        return E_UNSUPPORTED_DEVICE
+    cdef int i = 4
+    cdef const char *tag = b""
+    cdef long long batch = 0, minbatch = 0, mintimeout = 0
+    if i < argc and token_is(argv[i], b"TAG"):
+        if i + 1 < argc:
+            tag = RedisModule_StringPtrLen(argv[i + 1], &taglen)
+        i += 2
+    if i < argc and token_is(argv[i], b"BATCHSIZE"):
+        if backend == BE_TFLITE:
+            return E_TFLITE_BATCHING
+        if i + 1 >= argc or not batch_value(argv[i + 1], &batch):
+            return E_BATCHSIZE
+        i += 2
+    if i < argc and token_is(argv[i], b"MINBATCHSIZE"):
+        if batch == 0:
+            return E_MINBATCH_NO_BATCH
+        if i + 1 >= argc or not batch_value(argv[i + 1], &minbatch):
+            return E_MINBATCHSIZE
+        i += 2
+    if i < argc and token_is(argv[i], b"MINBATCHTIMEOUT"):
+        if batch == 0:
+            return E_MINBATCHTIMEOUT_NO_BATCH
+        if minbatch == 0:
+            return E_MINBATCHTIMEOUT_NO_MIN
+        if i + 1 >= argc or not batch_value(argv[i + 1], &mintimeout):
+            return E_MINBATCHTIMEOUT
+        i += 2
+    if i >= argc:
+        return E_MISSING_BLOB
+    cdef int blob_at = find_token(argv, i, argc, b"BLOB")
+    cdef int outputs_at = -1
+    if backend == BE_TF:
+        if blob_at == i or (blob_at < 0 and i >= argc):
+            return E_TF_NO_INPUTS_OUTPUTS
+        if not token_is(argv[i], b"INPUTS"):
+            return E_INPUTS_NOT_SPECIFIED
+        outputs_at = find_token(argv, i + 1, blob_at if blob_at >= 0 else argc, b"OUTPUTS")
+        if outputs_at < 0:
+            return E_TF_NO_OUTPUTS
+    if blob_at < 0 or blob_at + 1 >= argc:
+        return E_MISSING_BLOB
+    cdef char *blob = concat_args(argv + blob_at + 1, argc - blob_at - 1, &len)
+    out[0] = model_new(backend, s, tag, taglen, blob, len)
+    out[0].batchsize = batch
+    out[0].minbatchsize = minbatch
+    out[0].minbatchtimeout = mintimeout
+    if backend == BE_TF:
+        set_arg_names(out[0], argv, i + 1, outputs_at, outputs_at + 1, blob_at)
+    return E_OK
+
+
+cdef void set_arg_names(Model *m, RedisModuleString **argv, int in_start, int in_end,
+                        int out_start, int out_end) noexcept nogil:
+    cdef const char **names = <const char **>RedisModule_Alloc(
+        (in_end - in_start + out_end - out_start + 1) * sizeof(char *))
+    cdef int k
+    for k in range(in_start, in_end):
+        names[k - in_start] = RedisModule_StringPtrLen(argv[k], NULL)
+    for k in range(out_start, out_end):
+        names[in_end - in_start + k - out_start] = RedisModule_StringPtrLen(argv[k], NULL)
+    model_set_names(m, in_end - in_start, names, out_end - out_start, names + in_end - in_start)
+    RedisModule_Free(names)
+
+
+cdef Err parse_modelrun(RedisModuleString **argv, int argc, const Model *m,
+                        ExecuteArgs *out) noexcept nogil:
+    cdef int i = 2
+    out.timeout = 0
+    if token_is(argv[2], b"TIMEOUT"):
+        if RedisModule_StringToLongLong(argv[3], &out.timeout) != REDISMODULE_OK or out.timeout <= 0:
+            return E_TIMEOUT_INVALID
+        i = 4
+    if i >= argc or not token_is(argv[i], b"INPUTS"):
+        return E_INPUTS_NOT_SPECIFIED
+    cdef int outputs_at = find_token(argv, i + 1, argc, b"OUTPUTS")
+    if outputs_at < 0:
+        outputs_at = argc
+    out.inputs = i + 1
+    out.ninputs = outputs_at - out.inputs
+    if out.ninputs != <int>m.ninputs:
+        return E_INPUTS_MISMATCH
+    out.outputs = outputs_at + 1
+    out.noutputs = argc - out.outputs if outputs_at < argc else 0
+    if out.noutputs != <int>m.noutputs:
+        return E_OUTPUTS_MISMATCH
     return E_OK
