@@ -29,6 +29,7 @@ cdef int reply_tensor_view(RedisModuleCtx *ctx, Tensor *t) noexcept nogil
 
 # Builds m.session from its blob (the backend must be loaded). Worker or main
 # thread. On failure returns REDISMODULE_ERR and sets *error (owned reply text).
-cdef int build_model(Model *m, long long intra_op, long long inter_op, char **error) noexcept nogil
+cdef int build_model(Model *m, long long intra_op, long long inter_op, long long execution_timeout_ms,
+                     char **error) noexcept nogil
 # Runs a model on its inputs; fills run.outputs or run.error, and run.duration_us.
 cdef void run_model(ModelRun *run) noexcept nogil

@@ -193,20 +193,23 @@ cdef const char **names_array(list encoded) noexcept:
     return out
 
 
-cdef int build_model(Model *m, long long intra_op, long long inter_op, char **error) noexcept nogil:
+cdef int build_model(Model *m, long long intra_op, long long inter_op, long long execution_timeout_ms,
+                     char **error) noexcept nogil:
     with gil:
-        return build_locked(m, intra_op, inter_op, error)
+        return build_locked(m, intra_op, inter_op, execution_timeout_ms, error)
 
 
-cdef int build_locked(Model *m, long long intra_op, long long inter_op, char **error) noexcept:
+cdef int build_locked(Model *m, long long intra_op, long long inter_op, long long execution_timeout_ms,
+                      char **error) noexcept:
     cdef const char **ins
     cdef const char **outs
     try:
         import_numpy()
         from redisai import backends
+        settings = backends.Settings(intra_op, inter_op, execution_timeout_ms)
         session = backends.create(BACKENDS[m.backend].name.decode(), m.blob[:m.bloblen],
                                   m.device.decode(), c_names(m.ninputs, m.inputs),
-                                  c_names(m.noutputs, m.outputs), intra_op, inter_op)
+                                  c_names(m.noutputs, m.outputs), settings)
         if m.backend != BE_TF:
             inputs = [n.encode("utf-8", "surrogateescape") for n in session.inputs]
             outputs = [n.encode("utf-8", "surrogateescape") for n in session.outputs]

@@ -1,5 +1,6 @@
 # Load-time arguments, AI.CONFIG and the INFO MODULES sections.
 from redisai.rm cimport RedisModuleCtx, RedisModuleString, RedisModuleInfoCtx
+from redisai.model cimport Model
 
 ctypedef struct Config:
     char *backends_path
@@ -21,3 +22,6 @@ cdef void info_func(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogi
 # Loads a backend from its default location if it is not loaded yet (main
 # thread: frameworks are imported there).
 cdef int ensure_backend(int backend) noexcept nogil
+# Builds a model's backend session with the load-time thread and timeout
+# settings (redisai.bridge.build_model).
+cdef int build_configured(Model *m, char **error) noexcept nogil

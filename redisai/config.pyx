@@ -9,7 +9,8 @@ from redisai.errors cimport *
 from redisai.parse cimport token_is
 from redisai.queue cimport RunQueue, all_queues
 from redisai.bridge cimport (BACKENDS, BE_COUNT, BE_TF, BE_TFLITE, BE_TORCH, BE_ONNX,
-                             backend_from_name, load_backend)
+                             backend_from_name, load_backend, build_model)
+from redisai.model cimport Model
 from redisai.pthread cimport pthread_getcpuclockid
 
 cdef extern from "<sys/resource.h>" nogil:
@@ -74,6 +75,11 @@ cdef int ensure_backend(int backend) noexcept nogil:
     cdef int rc = load_backend(NULL, backend, path)
     RedisModule_Free(path)
     return rc
+
+
+cdef int build_configured(Model *m, char **error) noexcept nogil:
+    return build_model(m, config.intra_op_parallelism, config.inter_op_parallelism,
+                       config.model_execution_timeout, error)
 
 
 cdef bint positive(RedisModuleString *value, long long minimum, long long *out) noexcept nogil:

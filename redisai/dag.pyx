@@ -8,9 +8,9 @@ from redisai.tensor cimport Tensor, tensor_retain, tensor_dims, tensor_data, dty
 from redisai.model cimport (Model, ModelRun, model_release, modelrun_free, stats_add,
                             stats_register)
 from redisai.queue cimport Job, queue_push
-from redisai.bridge cimport build_model, run_model
+from redisai.bridge cimport run_model
 from redisai.types cimport TensorType, ModelType
-from redisai.config cimport config
+from redisai.config cimport config, build_configured
 
 cdef enum RequestKind:
     RUN_MODEL
@@ -74,8 +74,7 @@ cdef void run_request(void *arg) noexcept nogil:
     """Worker side: run or build, then hand the request back to the main thread."""
     cdef Request *req = <Request *>arg
     if req.kind == BUILD_MODEL:
-        build_model(req.model, config.intra_op_parallelism, config.inter_op_parallelism,
-                    &req.error)
+        build_configured(req.model, &req.error)
     elif req.deadline and RedisModule_Milliseconds() > req.deadline:
         req.timed_out = True
     else:

@@ -10,9 +10,9 @@ from redisai.model cimport (Model, ModelRun, model_release, modelrun_new, modelr
 from redisai.parse cimport (parse_modelstore, parse_modelset, parse_modelexecute, parse_modelrun,
                             ExecuteArgs, token_is)
 from redisai.types cimport TensorType, ModelType
-from redisai.bridge cimport BACKENDS, build_model
+from redisai.bridge cimport BACKENDS
 from redisai.queue cimport queue_ensure
-from redisai.config cimport config, ensure_backend
+from redisai.config cimport config, ensure_backend, build_configured
 from redisai.dag cimport submit_model_run, submit_model_build, store_model
 
 # Where a client cannot be blocked, a model is built on the main thread.
@@ -54,7 +54,7 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
         submit_model_build(ctx, m, argv, argc)
         return REDISMODULE_OK
     cdef char *error = NULL
-    if build_model(m, config.intra_op_parallelism, config.inter_op_parallelism, &error) != REDISMODULE_OK:
+    if build_configured(m, &error) != REDISMODULE_OK:
         RedisModule_ReplyWithError(ctx, error)
         RedisModule_Free(error)
         model_release(m)

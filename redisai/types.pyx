@@ -6,9 +6,9 @@ from redisai.rm cimport *
 from redisai.tensor cimport *
 from redisai.model cimport (Model, model_new, model_release, model_set_names, model_mem_usage,
                             stats_register, rm_strndup)
-from redisai.bridge cimport BACKENDS, BE_COUNT, BE_TF, build_model
+from redisai.bridge cimport BACKENDS, BE_COUNT, BE_TF
 from redisai.queue cimport queue_ensure
-from redisai.config cimport config, ensure_backend
+from redisai.config cimport config, ensure_backend, build_configured
 
 cdef enum:
     ENCODING_VERSION = 4
@@ -273,8 +273,7 @@ cdef Model *build_loaded_model(RedisModuleIO *io, Model *m) noexcept nogil:
     cdef char *error = NULL
     m.queue = queue_ensure(m.device, strlen(m.device), config.threads_per_queue)
     if m.queue == NULL or ensure_backend(m.backend) != REDISMODULE_OK or \
-            build_model(m, config.intra_op_parallelism, config.inter_op_parallelism,
-                        &error) != REDISMODULE_OK:
+            build_configured(m, &error) != REDISMODULE_OK:
         RedisModule_LogIOError(io, b"warning", b"redisai: cannot rebuild model %.*s: %s",
                                <int>len, key,
                                error if error != NULL else <const char *>b"backend unavailable")

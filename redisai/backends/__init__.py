@@ -63,7 +63,16 @@ def string_blob(array):
                     for e in array.reshape(-1).tolist())
 
 
-def create(name: str, blob: bytes, device: str, inputs, outputs, intra_op: int, inter_op: int):
+class Settings:
+    """Load-time configuration a session is created with."""
+
+    def __init__(self, intra_op: int, inter_op: int, execution_timeout_ms: int):
+        self.intra_op = intra_op                  # 0: the framework's default
+        self.inter_op = inter_op
+        self.execution_timeout_ms = execution_timeout_ms
+
+
+def create(name: str, blob: bytes, device: str, inputs, outputs, settings: Settings):
     """A backend session for a model blob (the backend is already imported)."""
     module = importlib.import_module(f"{__name__}.{MODULES[name]}")
-    return module.Session(blob, device, inputs, outputs, intra_op, inter_op)
+    return module.Session(blob, device, inputs, outputs, settings)

@@ -1,6 +1,7 @@
 """ONNX backend: ONNX Runtime (onnxruntime, or onnxruntime-gpu in the GPU build)."""
 import re
 import threading
+import time
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def _refuse_external_data(blob):
 class Session:
     """One InferenceSession; ORT sessions are safe to run from many threads."""
 
-    def __init__(self, blob, device, inputs, outputs, intra_op, inter_op):
+    def __init__(self, blob, device, inputs, outputs, settings):
         gpu = gpu_index(device)
         providers = ["CPUExecutionProvider"]
         if gpu is not None:
@@ -38,18 +39,17 @@ class Session:
             providers = [("CUDAExecutionProvider", {"device_id": gpu})]
         _refuse_external_data(blob)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op
-        options.inter_op_num_threads = inter_op
+        options.intra_op_num_threads = settings.intra_op
+        options.inter_op_num_threads = settings.inter_op
         try:
             self.session = ort.InferenceSession(bytes(blob), options, providers=providers)
         except Exception as exc:
             raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
-        self._running = {}              # thread id -> (RunOptions, start time)
-        self._lock = threading.Lock()
+        self.timeout_s = settings.execution_timeout_ms / 1000
 
-    def run(self, arrays, deadline_check=None):
+    def run(self, arrays):
         feed = {}
         for name, array in zip(self.inputs, arrays):
             if array.dtype == object:   # STRING: ORT wants text, not bytes
@@ -57,21 +57,53 @@ class Session:
                                  dtype=object).reshape(array.shape)
             feed[name] = array
         options = ort.RunOptions()
-        key = threading.get_ident()
-        with self._lock:
-            self._running[key] = options
-        try:
-            results = self.session.run(None, feed, options)
-        except Exception as exc:
-            raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
-        finally:
-            with self._lock:
-                del self._running[key]
+        with watchdog.watching(options, self.timeout_s):
+            try:
+                results = self.session.run(None, feed, options)
+            except Exception as exc:
+                raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
         # Sequences and maps (e.g. ZipMap) are not tensors: those outputs are skipped.
         return [r if isinstance(r, np.ndarray) else None for r in results]
 
-    def terminate(self):
-        """MODEL_EXECUTION_TIMEOUT: stop every run in progress."""
-        with self._lock:
-            for options in self._running.values():
-                options.terminate = True
+
+class Watchdog:
+    """MODEL_EXECUTION_TIMEOUT: a thread that sets the terminate flag of ONNX
+    runs that outlive the limit (ORT then fails them with "Exiting due to
+    terminate flag being set to true.")."""
+
+    PERIOD_S = 0.05
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = {}               # id(options) -> (options, deadline)
+        self.thread = None
+
+    def watching(self, options, timeout_s):
+        watchdog = self
+
+        class Watch:
+            def __enter__(self):
+                with watchdog.lock:
+                    watchdog.running[id(options)] = (options, time.monotonic() + timeout_s)
+                    if watchdog.thread is None:
+                        watchdog.thread = threading.Thread(target=watchdog.loop, daemon=True,
+                                                           name="ai-onnx-watchdog")
+                        watchdog.thread.start()
+
+            def __exit__(self, *exc):
+                with watchdog.lock:
+                    del watchdog.running[id(options)]
+
+        return Watch()
+
+    def loop(self):
+        while True:
+            time.sleep(self.PERIOD_S)
+            now = time.monotonic()
+            with self.lock:
+                for options, deadline in self.running.values():
+                    if now > deadline:
+                        options.terminate = True
+
+
+watchdog = Watchdog()

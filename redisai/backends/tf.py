@@ -17,7 +17,7 @@ def relax_placeholders(graph_def):
 class Session:
     """A tf.compat.v1.Session over the imported graph (thread safe)."""
 
-    def __init__(self, blob, device, inputs, outputs, intra_op, inter_op):
+    def __init__(self, blob, device, inputs, outputs, settings):
         gpu = gpu_index(device)
         if gpu is not None and not tf.config.list_physical_devices("GPU"):
             raise BackendError("ERR GPU requested but TF couldn't find CUDA")
@@ -42,8 +42,8 @@ class Session:
                 tf.compat.v1.import_graph_def(graph_def, name="")
         except Exception as exc:
             raise BackendError(getattr(exc, "message", str(exc))) from None
-        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op,
-                                          inter_op_parallelism_threads=inter_op,
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=settings.intra_op,
+                                          inter_op_parallelism_threads=settings.inter_op,
                                           allow_soft_placement=True)
         self.session = tf.compat.v1.Session(graph=graph, config=config)
         self.feeds = [graph.get_tensor_by_name(f"{name}:0") for name in inputs]

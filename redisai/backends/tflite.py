@@ -12,10 +12,10 @@ class Session:
     """One interpreter. Interpreters are not thread safe: runs are serialised
     per model. This CPU build runs GPU-device models on the CPU."""
 
-    def __init__(self, blob, device, inputs, outputs, intra_op, inter_op):
+    def __init__(self, blob, device, inputs, outputs, settings):
         try:
             self.interpreter = interpreter.Interpreter(model_content=bytes(blob),
-                                                       num_threads=intra_op or None)
+                                                       num_threads=settings.intra_op or None)
         except Exception:
             raise BackendError("Failed to load model from buffer") from None
         try:

@@ -36,9 +36,14 @@ def output_count(return_type):
 class Session:
     """A TorchScript module; forward() may be called from several threads."""
 
-    def __init__(self, blob, device, inputs, outputs, intra_op, inter_op):
+    def __init__(self, blob, device, inputs, outputs, settings):
         self.device = device_for(device)
-        self.intra_op = intra_op
+        self.intra_op = settings.intra_op
+        if settings.inter_op > 0 and torch.get_num_interop_threads() != settings.inter_op:
+            try:
+                torch.set_num_interop_threads(settings.inter_op)
+            except RuntimeError as exc:
+                raise BackendError(str(exc)) from None
         try:
             self.module = torch.jit.load(io.BytesIO(bytes(blob)), map_location=self.device)
         except Exception as exc:
