@@ -10,10 +10,11 @@ from redisai.model cimport Model, ModelRun
 cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString **output_keys,
                            long long timeout_ms) noexcept nogil
 
-# Blocks the client and builds `m` on its queue; the reply stores it at
-# argv[1] and propagates the command. Takes ownership of `m`.
-cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv,
-                             int argc) noexcept nogil
+# Blocks the client and builds `m` on its queue from the chunks after
+# argv[blob_at]; the reply stores it at argv[1] and propagates the command.
+# Takes ownership of `m`.
+cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv, int argc,
+                             int blob_at) noexcept nogil
 
 # Stores a built model at `key` (WRONGTYPE if it holds another type) and
 # replies. Takes ownership of `m`. Returns REDISMODULE_OK if stored.

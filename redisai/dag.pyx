@@ -5,8 +5,8 @@ from libc.stdint cimport uint32_t
 from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain, tensor_dims, tensor_data, dtype_info
-from redisai.model cimport (Model, ModelRun, model_release, modelrun_free, stats_add,
-                            stats_register)
+from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, modelrun_free,
+                            stats_add, stats_register)
 from redisai.queue cimport Job, queue_push
 from redisai.bridge cimport run_model
 from redisai.types cimport TensorType, ModelType
@@ -27,6 +27,7 @@ ctypedef struct Request:
     char *error                     # BUILD_MODEL failure text
     RedisModuleString **keys        # RUN_MODEL: output keys; BUILD_MODEL: argv[1:]
     int nkeys
+    int blob_at                     # BUILD_MODEL: index of BLOB in keys
 
 
 cdef RedisModuleString **retain_strings(RedisModuleString **argv, int n) noexcept nogil:
@@ -74,6 +75,8 @@ cdef void run_request(void *arg) noexcept nogil:
     """Worker side: run or build, then hand the request back to the main thread."""
     cdef Request *req = <Request *>arg
     if req.kind == BUILD_MODEL:
+        # Joining the chunks of a large model is done here, not on the main thread.
+        model_set_blob(req.model, req.keys + req.blob_at + 1, req.nkeys - req.blob_at - 1)
         build_configured(req.model, &req.error)
     elif req.deadline and RedisModule_Milliseconds() > req.deadline:
         req.timed_out = True
@@ -135,10 +138,11 @@ cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString
     block_and_queue(ctx, req)
 
 
-cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv,
-                             int argc) noexcept nogil:
+cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv, int argc,
+                             int blob_at) noexcept nogil:
     cdef Request *req = request_new(BUILD_MODEL, argv + 1, argc - 1)
     req.model = m
+    req.blob_at = blob_at - 1
     block_and_queue(ctx, req)
 
 

@@ -3,6 +3,7 @@
 from libc.stdint cimport uint64_t, uint32_t, uint8_t
 from redisai.tensor cimport Tensor
 from redisai.queue cimport RunQueue, Job
+from redisai.rm cimport RedisModuleString
 
 ctypedef struct RunStats:
     long long duration_us       # successful backend time
@@ -33,9 +34,10 @@ ctypedef struct Model:
     Job destroy_job             # frees the session on a worker (needs the GIL)
 
 cdef char *rm_strndup(const char *s, size_t len) noexcept nogil
-# Takes ownership of nothing: copies device, tag and names; blob is adopted.
-cdef Model *model_new(int backend, const char *device, const char *tag, size_t taglen,
-                      char *blob, size_t bloblen) noexcept nogil
+# A model without blob or session (device and tag are copied).
+cdef Model *model_new(int backend, const char *device, const char *tag, size_t taglen) noexcept nogil
+# The blob: the chunks joined (a copy, done off the main thread when large).
+cdef void model_set_blob(Model *m, RedisModuleString **chunks, int n) noexcept nogil
 cdef void model_set_names(Model *m, uint32_t ninputs, const char **inputs,
                           uint32_t noutputs, const char **outputs) noexcept nogil
 cdef Model *model_retain(Model *m) noexcept nogil

@@ -29,8 +29,7 @@ cdef char *rm_strndup(const char *s, size_t len) noexcept nogil:
     return copy
 
 
-cdef Model *model_new(int backend, const char *device, const char *tag, size_t taglen,
-                      char *blob, size_t bloblen) noexcept nogil:
+cdef Model *model_new(int backend, const char *device, const char *tag, size_t taglen) noexcept nogil:
     cdef Model *m = <Model *>RedisModule_Alloc(sizeof(Model))
     memset(m, 0, sizeof(Model))
     m.refcount = 1
@@ -38,9 +37,23 @@ cdef Model *model_new(int backend, const char *device, const char *tag, size_t t
     m.device = rm_strndup(device, strlen(device))
     m.tag = rm_strndup(tag, taglen)
     m.taglen = taglen
-    m.blob = blob
-    m.bloblen = bloblen
     return m
+
+
+cdef void model_set_blob(Model *m, RedisModuleString **chunks, int n) noexcept nogil:
+    cdef size_t len, total = 0
+    cdef int k
+    for k in range(n):
+        RedisModule_StringPtrLen(chunks[k], &len)
+        total += len
+    m.blob = <char *>RedisModule_Alloc(total + 1)
+    m.bloblen = total
+    cdef char *p = m.blob
+    cdef const char *s
+    for k in range(n):
+        s = RedisModule_StringPtrLen(chunks[k], &len)
+        memcpy(p, s, len)
+        p += len
 
 
 cdef char **copy_names(uint32_t n, const char **names) noexcept nogil:
@@ -83,7 +96,8 @@ cdef void destroy(void *arg) noexcept nogil:
     free_names(m.noutputs, m.outputs)
     RedisModule_Free(m.device)
     RedisModule_Free(m.tag)
-    RedisModule_Free(m.blob)
+    if m.blob != NULL:
+        RedisModule_Free(m.blob)
     RedisModule_Free(m)
 
 

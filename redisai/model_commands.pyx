@@ -5,7 +5,7 @@ from libc.stdint cimport uint32_t
 from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain
-from redisai.model cimport (Model, ModelRun, model_release, modelrun_new, modelrun_free,
+from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, modelrun_new, modelrun_free,
                             stats_lookup_retain, stats_reset, stats_foreach)
 from redisai.parse cimport (parse_modelstore, parse_modelset, parse_modelexecute, parse_modelrun,
                             ExecuteArgs, token_is)
@@ -38,7 +38,7 @@ cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleTyp
 
 
 cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m,
-               Err err) noexcept nogil:
+               int blob_at, Err err) noexcept nogil:
     """Builds a parsed model (on a worker unless the client cannot block) and
     stores it at argv[1]."""
     if err != E_OK:
@@ -51,8 +51,9 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
         model_release(m)
         return reply_error(ctx, E_QUEUE)
     if not (RedisModule_GetContextFlags(ctx) & NO_BLOCKING):
-        submit_model_build(ctx, m, argv, argc)
+        submit_model_build(ctx, m, argv, argc, blob_at)
         return REDISMODULE_OK
+    model_set_blob(m, argv + blob_at + 1, argc - blob_at - 1)
     cdef char *error = NULL
     if build_configured(m, &error) != REDISMODULE_OK:
         RedisModule_ReplyWithError(ctx, error)
@@ -68,16 +69,18 @@ cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     if argc < 6:
         return reply_arity(ctx, argv[0])
     cdef Model *m = NULL
-    cdef Err err = parse_modelstore(argv, argc, &m)
-    return store(ctx, argv, argc, m, err)
+    cdef int blob_at = 0
+    cdef Err err = parse_modelstore(argv, argc, &m, &blob_at)
+    return store(ctx, argv, argc, m, blob_at, err)
 
 
 cdef int cmd_modelset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc < 4:
         return reply_arity(ctx, argv[0])
     cdef Model *m = NULL
-    cdef Err err = parse_modelset(argv, argc, &m)
-    return store(ctx, argv, argc, m, err)
+    cdef int blob_at = 0
+    cdef Err err = parse_modelset(argv, argc, &m, &blob_at)
+    return store(ctx, argv, argc, m, blob_at, err)
 
 
 cdef void reply_names(RedisModuleCtx *ctx, uint32_t n, char **names) noexcept nogil:

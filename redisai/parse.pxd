@@ -21,8 +21,9 @@ cdef Err parse_tensorget_format(RedisModuleString **argv, int argc, int *fmt) no
 
 from redisai.model cimport Model
 
-# AI.MODELSTORE: on E_OK *out is a new, not yet built model (blob adopted).
-cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexcept nogil
+# AI.MODELSTORE: on E_OK *out is a new model without blob or session, and
+# argv[*blob_at] is the BLOB keyword (the chunks follow it).
+cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out, int *blob_at) noexcept nogil
 
 # AI.MODELEXECUTE argument layout, validated against the model's counts.
 ctypedef struct ExecuteArgs:
@@ -37,6 +38,6 @@ cdef Err parse_modelexecute(RedisModuleString **argv, int argc, const Model *m, 
                             RedisModuleString **bad) noexcept nogil
 
 # Deprecated forms: AI.MODELSET (names without counts) and AI.MODELRUN.
-cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out) noexcept nogil
+cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out, int *blob_at) noexcept nogil
 cdef Err parse_modelrun(RedisModuleString **argv, int argc, const Model *m,
                         ExecuteArgs *out) noexcept nogil

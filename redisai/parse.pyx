@@ -282,7 +282,7 @@ cdef Err parse_names(RedisModuleString **argv, int argc, int *i, const char *key
     return E_OK
 
 
-cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexcept nogil:
+cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out, int *blob_at) noexcept nogil:
     cdef size_t len, taglen = 0
     cdef const char *s = RedisModule_StringPtrLen(argv[2], &len)
     cdef int backend = backend_from_name(s, len)
@@ -320,7 +320,6 @@ cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexc
     cdef const char **outputs = NULL
     cdef long long ninputs = 0, noutputs = 0
     cdef Err err = E_OK
-    cdef char *blob
     if backend == BE_TF:
         err = parse_names(argv, argc, &i, b"INPUTS", E_TF_INPUTS, E_INPUT_COUNT_ARG,
                           E_TF_INPUTS_ARGS, &inputs, &ninputs)
@@ -334,8 +333,8 @@ cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexc
     if err == E_OK and i + 1 >= argc:
         err = E_MISSING_BLOB
     if err == E_OK:
-        blob = concat_args(argv + i + 1, argc - i - 1, &len)
-        out[0] = model_new(backend, RedisModule_StringPtrLen(argv[3], NULL), tag, taglen, blob, len)
+        blob_at[0] = i
+        out[0] = model_new(backend, RedisModule_StringPtrLen(argv[3], NULL), tag, taglen)
         out[0].batchsize = batch
         out[0].minbatchsize = minbatch
         out[0].minbatchtimeout = mintimeout
@@ -346,24 +345,6 @@ cdef Err parse_modelstore(RedisModuleString **argv, int argc, Model **out) noexc
     if outputs != NULL:
         RedisModule_Free(outputs)
     return err
-
-
-cdef char *concat_args(RedisModuleString **argv, int n, size_t *total) noexcept nogil:
-    """The chunks of a BLOB argument list, joined."""
-    cdef size_t len
-    cdef int k
-    total[0] = 0
-    for k in range(n):
-        RedisModule_StringPtrLen(argv[k], &len)
-        total[0] += len
-    cdef char *blob = <char *>RedisModule_Alloc(total[0] + 1)
-    cdef char *p = blob
-    cdef const char *s
-    for k in range(n):
-        s = RedisModule_StringPtrLen(argv[k], &len)
-        memcpy(p, s, len)
-        p += len
-    return blob
 
 
 cdef Err parse_count(RedisModuleString **argv, int argc, int i, Err bad, Err not_positive,
@@ -429,7 +410,7 @@ cdef int find_token(RedisModuleString **argv, int start, int argc, const char *w
     return -1
 
 
-cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out) noexcept nogil:
+cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out, int *blob_at) noexcept nogil:
     cdef size_t len, taglen = 0
     cdef const char *s = RedisModule_StringPtrLen(argv[2], &len)
     cdef int backend = backend_from_name(s, len)
@@ -469,25 +450,25 @@ cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out) noexcep
         i += 2
     if i >= argc:
         return E_MISSING_BLOB
-    cdef int blob_at = find_token(argv, i, argc, b"BLOB")
+    cdef int blob = find_token(argv, i, argc, b"BLOB")
     cdef int outputs_at = -1
     if backend == BE_TF:
-        if blob_at == i or (blob_at < 0 and i >= argc):
+        if blob == i:
             return E_TF_NO_INPUTS_OUTPUTS
         if not token_is(argv[i], b"INPUTS"):
             return E_INPUTS_NOT_SPECIFIED
-        outputs_at = find_token(argv, i + 1, blob_at if blob_at >= 0 else argc, b"OUTPUTS")
+        outputs_at = find_token(argv, i + 1, blob if blob >= 0 else argc, b"OUTPUTS")
         if outputs_at < 0:
             return E_TF_NO_OUTPUTS
-    if blob_at < 0 or blob_at + 1 >= argc:
+    if blob < 0 or blob + 1 >= argc:
         return E_MISSING_BLOB
-    cdef char *blob = concat_args(argv + blob_at + 1, argc - blob_at - 1, &len)
-    out[0] = model_new(backend, s, tag, taglen, blob, len)
+    blob_at[0] = blob
+    out[0] = model_new(backend, s, tag, taglen)
     out[0].batchsize = batch
     out[0].minbatchsize = minbatch
     out[0].minbatchtimeout = mintimeout
     if backend == BE_TF:
-        set_arg_names(out[0], argv, i + 1, outputs_at, outputs_at + 1, blob_at)
+        set_arg_names(out[0], argv, i + 1, outputs_at, outputs_at + 1, blob)
     return E_OK
 
 

@@ -248,7 +248,9 @@ cdef void *model_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
     cdef char *blob = load_blob(io, encver, &bloblen) if outputs != NULL else NULL
     cdef Model *m = NULL
     if blob != NULL and device != NULL and tag != NULL and backend < BE_COUNT:
-        m = model_new(<int>backend, device, tag, taglen, blob, bloblen)
+        m = model_new(<int>backend, device, tag, taglen)
+        m.blob = blob
+        m.bloblen = bloblen
         blob = NULL
         m.batchsize = batch
         m.minbatchsize = minbatch
