@@ -241,6 +241,10 @@ cdef object input_array(Tensor *t):
         out = numpy.empty(len(elements), dtype=object)
         out[:] = elements
         return out.reshape(shape)
+    if t.external and (<size_t>tensor_data(t)) % dtype_info(t.dtype).size:
+        # A large BLOB kept in its (unaligned) argument string: frameworks need
+        # aligned elements, so this one input is copied, here on the worker.
+        return array.copy()
     return array
 
 
