@@ -16,9 +16,11 @@ ctypedef struct BackendInfo:
 cdef BackendInfo BACKENDS[<int>BE_COUNT]
 
 cdef int backend_from_name(const char *name, size_t len) noexcept nogil
-# Imports the framework on the calling (main) thread. `path` is an optional
-# extra import directory. Returns REDISMODULE_OK, or ERR after logging why.
-cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept nogil
+# Imports the framework (any thread; Redis's signal handlers are kept).
+# `path` is an optional extra import directory. Returns REDISMODULE_OK, or ERR
+# after logging why (or if it was loaded already and `loaded_is_error`).
+cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path,
+                      bint loaded_is_error) noexcept nogil
 
 from redisai.tensor cimport Tensor
 from redisai.model cimport Model, ModelRun

@@ -33,23 +33,29 @@ cdef int backend_from_name(const char *name, size_t len) noexcept nogil:
     return -1
 
 
-cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept nogil:
-    if BACKENDS[backend].version != NULL:
-        RedisModule_Log(ctx, b"warning", b"redisai: backend %s is already loaded",
-                        BACKENDS[backend].name)
-        return REDISMODULE_ERR
+cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path,
+                      bint loaded_is_error) noexcept nogil:
     cdef sigaction_t saved[10]
     cdef int i
+    cdef bint was_loaded = False
+    cdef char *version = NULL
     for i in range(10):
         sigaction(GUARDED_SIGNALS[i], NULL, &saved[i])
-    cdef char *version = NULL
     with gil:
-        version = import_backend(ctx, BACKENDS[backend].name, path)
+        # Checked under the GIL: two first stores may race to import.
+        was_loaded = BACKENDS[backend].version != NULL
+        if not was_loaded:
+            version = import_backend(ctx, BACKENDS[backend].name, path)
+            BACKENDS[backend].version = version
     for i in range(10):
         sigaction(GUARDED_SIGNALS[i], &saved[i], NULL)
+    if was_loaded:
+        if loaded_is_error:
+            RedisModule_Log(ctx, b"warning", b"redisai: backend %s is already loaded",
+                            BACKENDS[backend].name)
+        return REDISMODULE_ERR if loaded_is_error else REDISMODULE_OK
     if version == NULL:
         return REDISMODULE_ERR
-    BACKENDS[backend].version = version
     RedisModule_Log(ctx, b"notice", b"redisai: backend %s loaded (version %s)",
                     BACKENDS[backend].name, version)
     return REDISMODULE_OK

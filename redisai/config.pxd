@@ -19,8 +19,8 @@ cdef int apply_load_args(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
                          const char *module_dir) noexcept
 cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
 cdef void info_func(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
-# Loads a backend from its default location if it is not loaded yet (main
-# thread: frameworks are imported there).
+# Loads a backend from its default location if it is not loaded yet (any
+# thread: a first AI.MODELSTORE imports its framework on the worker).
 cdef int ensure_backend(int backend) noexcept nogil
 # Builds a model's backend session with the load-time thread and timeout
 # settings (redisai.bridge.build_model).

@@ -50,10 +50,10 @@ cdef int load_backend_at(RedisModuleCtx *ctx, int backend, RedisModuleString *pa
     cdef size_t len, base = strlen(config.backends_path)
     cdef const char *p = RedisModule_StringPtrLen(path, &len)
     if len > 0 and p[0] == b'/':
-        return load_backend(ctx, backend, p)
+        return load_backend(ctx, backend, p, True)
     cdef char *full = <char *>RedisModule_Alloc(base + len + 2)
     snprintf(full, base + len + 2, b"%s/%s", config.backends_path, p)
-    cdef int rc = load_backend(ctx, backend, full)
+    cdef int rc = load_backend(ctx, backend, full, True)
     RedisModule_Free(full)
     return rc
 
@@ -72,7 +72,7 @@ cdef int ensure_backend(int backend) noexcept nogil:
     cdef size_t size = strlen(config.backends_path) + strlen(DEFAULT_BACKEND_PATHS[backend]) + 2
     cdef char *path = <char *>RedisModule_Alloc(size)
     snprintf(path, size, b"%s/%s", config.backends_path, DEFAULT_BACKEND_PATHS[backend])
-    cdef int rc = load_backend(NULL, backend, path)
+    cdef int rc = load_backend(NULL, backend, path, False)
     RedisModule_Free(path)
     return rc
 

@@ -6,11 +6,11 @@ from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain, tensor_dims, tensor_data, dtype_info
 from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, modelrun_free,
-                            stats_add, stats_register)
+                            stats_add, stats_register, rm_strndup)
 from redisai.queue cimport Job, queue_push
 from redisai.bridge cimport run_model
 from redisai.types cimport TensorType, ModelType
-from redisai.config cimport config, build_configured
+from redisai.config cimport config, build_configured, ensure_backend
 
 cdef enum RequestKind:
     RUN_MODEL
@@ -77,7 +77,11 @@ cdef void run_request(void *arg) noexcept nogil:
     if req.kind == BUILD_MODEL:
         # Joining the chunks of a large model is done here, not on the main thread.
         model_set_blob(req.model, req.keys + req.blob_at + 1, req.nkeys - req.blob_at - 1)
-        build_configured(req.model, &req.error)
+        if ensure_backend(req.model.backend) != REDISMODULE_OK:
+            req.error = rm_strndup(err_text(E_COULD_NOT_LOAD_BACKEND),
+                                   strlen(err_text(E_COULD_NOT_LOAD_BACKEND)))
+        else:
+            build_configured(req.model, &req.error)
     elif req.deadline and RedisModule_Milliseconds() > req.deadline:
         req.timed_out = True
     else:

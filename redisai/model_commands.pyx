@@ -43,9 +43,6 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
     stores it at argv[1]."""
     if err != E_OK:
         return reply_error(ctx, err)
-    if ensure_backend(m.backend) != REDISMODULE_OK:
-        model_release(m)
-        return reply_error(ctx, E_COULD_NOT_LOAD_BACKEND)
     m.queue = queue_ensure(m.device, strlen(m.device), config.threads_per_queue)
     if m.queue == NULL:
         model_release(m)
@@ -53,6 +50,9 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
     if not (RedisModule_GetContextFlags(ctx) & NO_BLOCKING):
         submit_model_build(ctx, m, argv, argc, blob_at)
         return REDISMODULE_OK
+    if ensure_backend(m.backend) != REDISMODULE_OK:
+        model_release(m)
+        return reply_error(ctx, E_COULD_NOT_LOAD_BACKEND)
     model_set_blob(m, argv + blob_at + 1, argc - blob_at - 1)
     cdef char *error = NULL
     if build_configured(m, &error) != REDISMODULE_OK:
