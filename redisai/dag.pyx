@@ -9,7 +9,7 @@ from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, mode
                             stats_add, stats_register, rm_strndup)
 from redisai.queue cimport Job, queue_push
 from redisai.bridge cimport run_model
-from redisai.types cimport TensorType, ModelType
+from redisai.types cimport TensorType, ModelType, replicate_tensorset
 from redisai.config cimport config, build_configured, ensure_backend
 
 cdef enum RequestKind:
@@ -95,16 +95,7 @@ cdef void write_tensor(RedisModuleCtx *ctx, RedisModuleString *keyname, Tensor *
     cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ | REDISMODULE_WRITE)
     RedisModule_ModuleTypeSetValue(key, TensorType, tensor_retain(t))
     RedisModule_CloseKey(key)
-    cdef RedisModuleString **dims = <RedisModuleString **>RedisModule_Alloc(
-        (t.ndims + 1) * sizeof(RedisModuleString *))
-    cdef uint32_t i
-    for i in range(t.ndims):
-        dims[i] = RedisModule_CreateStringFromLongLong(NULL, tensor_dims(t)[i])
-    RedisModule_Replicate(ctx, b"AI.TENSORSET", b"scvcb", keyname, dtype_info(t.dtype).name,
-                          dims, <size_t>t.ndims, b"BLOB", tensor_data(t), <size_t>t.nbytes)
-    for i in range(t.ndims):
-        RedisModule_FreeString(NULL, dims[i])
-    RedisModule_Free(dims)
+    replicate_tensorset(ctx, keyname, t)
 
 
 cdef int reply_request(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:

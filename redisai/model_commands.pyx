@@ -181,11 +181,15 @@ cdef void report_execute_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int
         m -= 1
 
 
-cdef Err check_execution_context(RedisModuleCtx *ctx) noexcept nogil:
+cdef Err open_model_to_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int min_argc,
+                           Err arity, Model **m) noexcept nogil:
+    """The checks every execution command starts with, in the spec's order."""
     if RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
                                            REDISMODULE_CTX_FLAGS_DENY_BLOCKING):
         return E_IN_TX
-    return E_OK
+    if argc < min_argc:
+        return arity
+    return open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>m)
 
 
 cdef int execute(RedisModuleCtx *ctx, RedisModuleString **argv, Model *m,
@@ -215,12 +219,8 @@ cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     if RedisModule_IsKeysPositionRequest(ctx):
         report_execute_keys(ctx, argv, argc)
         return REDISMODULE_OK
-    cdef Err err = check_execution_context(ctx)
-    if err == E_OK and argc < 8:
-        err = E_MODELEXECUTE_ARITY
     cdef Model *m = NULL
-    if err == E_OK:
-        err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    cdef Err err = open_model_to_run(ctx, argv, argc, 8, E_MODELEXECUTE_ARITY, &m)
     cdef ExecuteArgs args
     cdef RedisModuleString *bad = NULL
     if err == E_OK:
@@ -245,12 +245,8 @@ cdef int cmd_modelrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
     if RedisModule_IsKeysPositionRequest(ctx):
         report_modelrun_keys(ctx, argv, argc)
         return REDISMODULE_OK
-    cdef Err err = check_execution_context(ctx)
-    if err == E_OK and argc < 6:
-        err = E_MODELRUN_ARITY
     cdef Model *m = NULL
-    if err == E_OK:
-        err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    cdef Err err = open_model_to_run(ctx, argv, argc, 6, E_MODELRUN_ARITY, &m)
     cdef ExecuteArgs args
     if err == E_OK:
         err = parse_modelrun(argv, argc, m, &args)

@@ -100,18 +100,35 @@ cdef Tensor *tensor_from_rdb(int dt, uint32_t ndims, int64_t *dims, const char *
     return t
 
 
-cdef void tensor_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) noexcept nogil:
-    cdef Tensor *t = <Tensor *>value
+cdef RedisModuleString **dim_strings(const Tensor *t) noexcept nogil:
     cdef RedisModuleString **dims = <RedisModuleString **>RedisModule_Alloc(
         (t.ndims + 1) * sizeof(RedisModuleString *))
     cdef uint32_t i
     for i in range(t.ndims):
         dims[i] = RedisModule_CreateStringFromLongLong(NULL, tensor_dims(t)[i])
+    return dims
+
+
+cdef void free_strings(RedisModuleString **strings, size_t n) noexcept nogil:
+    cdef size_t i
+    for i in range(n):
+        RedisModule_FreeString(NULL, strings[i])
+    RedisModule_Free(strings)
+
+
+cdef void tensor_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) noexcept nogil:
+    cdef Tensor *t = <Tensor *>value
+    cdef RedisModuleString **dims = dim_strings(t)
     RedisModule_EmitAOF(aof, b"AI.TENSORSET", b"scvcb", key, dtype_info(t.dtype).name,
                         dims, <size_t>t.ndims, b"BLOB", tensor_data(t), <size_t>t.nbytes)
-    for i in range(t.ndims):
-        RedisModule_FreeString(NULL, dims[i])
-    RedisModule_Free(dims)
+    free_strings(dims, t.ndims)
+
+
+cdef void replicate_tensorset(RedisModuleCtx *ctx, RedisModuleString *key, const Tensor *t) noexcept nogil:
+    cdef RedisModuleString **dims = dim_strings(t)
+    RedisModule_Replicate(ctx, b"AI.TENSORSET", b"scvcb", key, dtype_info(t.dtype).name,
+                          dims, <size_t>t.ndims, b"BLOB", tensor_data(t), <size_t>t.nbytes)
+    free_strings(dims, t.ndims)
 
 
 cdef void tensor_free(void *value) noexcept nogil:
@@ -322,9 +339,7 @@ cdef void model_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *va
                                            chunk if i + 1 < nchunks else m.bloblen - i * chunk)
         n += 1
     RedisModule_EmitAOF(aof, b"AI.MODELSTORE", b"sv", key, args, n)
-    for i in range(n):
-        RedisModule_FreeString(NULL, args[i])
-    RedisModule_Free(args)
+    free_strings(args, n)
 
 
 cdef void model_free(void *value) noexcept nogil:
