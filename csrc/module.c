@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "build_config.h"
 #include "redismodule_api.h"
@@ -47,6 +48,11 @@ static const char *python_executable_arg(RedisModuleString **argv, int argc) {
 }
 
 static int start_python(RedisModuleCtx *ctx, const char *executable, const char *module_dir) {
+    if (access(executable, X_OK) != 0) {
+        RedisModule_Log(ctx, "warning", "redisai: the Python interpreter %s is not executable",
+                        executable);
+        return REDISMODULE_ERR;
+    }
     /* Redis loads modules RTLD_LOCAL; numpy/torch extensions need libpython's
      * symbols global, so re-open the already mapped libpython that way. */
     Dl_info info;
