@@ -12,6 +12,7 @@ ctypedef struct BackendInfo:
     const char *name          # wire token
     const char *info_field    # INFO MODULES version field
     char *version             # framework version once loaded, else NULL
+    char *error               # why the last load failed (names the package), else NULL
 
 cdef BackendInfo BACKENDS[<int>BE_COUNT]
 

@@ -15,10 +15,10 @@ from redisai.model cimport Model, ModelRun, model_set_names, rm_strndup, set_ses
 cdef extern from "<string.h>" nogil:
     char *strdup(const char *s)
 
-BACKENDS[<int>BE_TF] = BackendInfo(b"TF", b"TensorFlow_version", NULL)
-BACKENDS[<int>BE_TFLITE] = BackendInfo(b"TFLITE", b"TensorFlowLite_version", NULL)
-BACKENDS[<int>BE_TORCH] = BackendInfo(b"TORCH", b"Torch_version", NULL)
-BACKENDS[<int>BE_ONNX] = BackendInfo(b"ONNX", b"onnxruntime_version", NULL)
+BACKENDS[<int>BE_TF] = BackendInfo(b"TF", b"TensorFlow_version", NULL, NULL)
+BACKENDS[<int>BE_TFLITE] = BackendInfo(b"TFLITE", b"TensorFlowLite_version", NULL, NULL)
+BACKENDS[<int>BE_TORCH] = BackendInfo(b"TORCH", b"Torch_version", NULL, NULL)
+BACKENDS[<int>BE_ONNX] = BackendInfo(b"ONNX", b"onnxruntime_version", NULL, NULL)
 
 # Signals Redis handles itself; a framework import must not take them over.
 cdef int[10] GUARDED_SIGNALS = [SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGPIPE,
@@ -45,12 +45,13 @@ cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path,
         # Checked under the GIL: two first stores may race to import.
         was_loaded = BACKENDS[backend].version != NULL
         if not was_loaded:
-            version = import_backend(ctx, BACKENDS[backend].name, path)
+            version = import_backend(ctx, backend, path)
             BACKENDS[backend].version = version
     for i in range(10):
         sigaction(GUARDED_SIGNALS[i], &saved[i], NULL)
     if was_loaded:
         if loaded_is_error:
+            set_backend_error(backend, b"the backend is already loaded")
             RedisModule_Log(ctx, b"warning", b"redisai: backend %s is already loaded",
                             BACKENDS[backend].name)
         return REDISMODULE_ERR if loaded_is_error else REDISMODULE_OK
@@ -61,14 +62,24 @@ cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path,
     return REDISMODULE_OK
 
 
-cdef char *import_backend(RedisModuleCtx *ctx, const char *name, const char *path) noexcept:
+cdef void set_backend_error(int backend, const char *text) noexcept nogil:
+    # Only the main thread replies with it; a racing worker may overwrite it.
+    cdef char *old = BACKENDS[backend].error
+    BACKENDS[backend].error = rm_strndup(text, strlen(text))
+    if old != NULL:
+        RedisModule_Free(old)
+
+
+cdef char *import_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept:
+    name = BACKENDS[backend].name
     try:
         from redisai import backends
         version = backends.load(name.decode(), path.decode("utf-8", "surrogateescape"))
         return strdup(version.encode())
     except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
-        RedisModule_Log(ctx, b"warning", b"redisai: cannot load backend %s: %s", name,
+        message = f"{type(exc).__name__}: {exc}".replace("\n", " ").encode("utf-8", "replace")
+        set_backend_error(backend, message)
+        RedisModule_Log(ctx, b"warning", b"redisai: cannot load backend %s: %s", <const char *>name,
                         <const char *>message)
         return NULL
 

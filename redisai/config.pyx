@@ -161,7 +161,7 @@ cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noe
         if backend < 0:
             return reply_error(ctx, E_UNSUPPORTED_BACKEND)
         if load_backend_at(ctx, backend, argv[3]) != REDISMODULE_OK:
-            return reply_error(ctx, E_LOAD_BACKEND)
+            return reply_error_detail(ctx, E_LOAD_BACKEND, BACKENDS[backend].error)
     elif token_is(sub, b"BACKENDSPATH"):
         if argc < 3:
             return reply_error(ctx, E_BACKENDSPATH_MISSING)

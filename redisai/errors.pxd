@@ -72,4 +72,7 @@ cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil
 # typed it (Redis 7's RedisModule_WrongArity lower-cases it).
 # The message of `err` followed by the text of `token` (E_INVALID_ARGUMENT).
 cdef int reply_error_token(RedisModuleCtx *ctx, Err err, RedisModuleString *token) noexcept nogil
+# "<text of err>: <detail>" (just the text when detail is NULL), allocated.
+cdef char *error_message(Err err, const char *detail) noexcept nogil
+cdef int reply_error_detail(RedisModuleCtx *ctx, Err err, const char *detail) noexcept nogil
 cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil

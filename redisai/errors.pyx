@@ -1,5 +1,6 @@
 # cython: language_level=3
 from libc.stdio cimport snprintf
+from libc.string cimport strlen
 from redisai.rm cimport (RedisModuleCtx, RedisModuleString, REDISMODULE_OK, RedisModule_Alloc,
                          RedisModule_Free, RedisModule_ReplyWithError, RedisModule_StringPtrLen)
 
@@ -98,6 +99,23 @@ cdef int reply_formatted(RedisModuleCtx *ctx, const char *fmt, const char *a,
 
 cdef int reply_error_token(RedisModuleCtx *ctx, Err err, RedisModuleString *token) noexcept nogil:
     return reply_formatted(ctx, b"%s%.*s", TEXT[<int>err], token)
+
+
+cdef char *error_message(Err err, const char *detail) noexcept nogil:
+    cdef size_t size = strlen(TEXT[<int>err]) + (strlen(detail) + 2 if detail != NULL else 0) + 1
+    cdef char *msg = <char *>RedisModule_Alloc(size)
+    if detail != NULL:
+        snprintf(msg, size, b"%s: %s", TEXT[<int>err], detail)
+    else:
+        snprintf(msg, size, b"%s", TEXT[<int>err])
+    return msg
+
+
+cdef int reply_error_detail(RedisModuleCtx *ctx, Err err, const char *detail) noexcept nogil:
+    cdef char *msg = error_message(err, detail)
+    RedisModule_ReplyWithError(ctx, msg)
+    RedisModule_Free(msg)
+    return REDISMODULE_OK
 
 
 cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil:

@@ -52,7 +52,7 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
         return REDISMODULE_OK
     if ensure_backend(m.backend) != REDISMODULE_OK:
         model_release(m)
-        return reply_error(ctx, E_COULD_NOT_LOAD_BACKEND)
+        return reply_error_detail(ctx, E_COULD_NOT_LOAD_BACKEND, BACKENDS[m.backend].error)
     model_set_blob(m, argv + blob_at + 1, argc - blob_at - 1)
     cdef char *error = NULL
     if build_configured(m, &error) != REDISMODULE_OK:
