@@ -1,5 +1,6 @@
 # The only module that takes the GIL: everything that calls into Python.
 from redisai.rm cimport RedisModuleCtx
+from redisai.errors cimport Err
 
 cdef enum Backend:
     BE_TF
@@ -12,11 +13,13 @@ ctypedef struct BackendInfo:
     const char *name          # wire token
     const char *info_field    # INFO MODULES version field
     char *version             # framework version once loaded, else NULL
-    char *error               # why the last load failed (names the package), else NULL
+    char *error               # why the last load failed (read it with backend_error_message)
 
 cdef BackendInfo BACKENDS[<int>BE_COUNT]
 
 cdef int backend_from_name(const char *name, size_t len) noexcept nogil
+# "<text of err>: <why the backend's last load failed>", allocated.
+cdef char *backend_error_message(Err err, int backend) noexcept nogil
 # Imports the framework (any thread; Redis's signal handlers are kept).
 # `path` is an optional extra import directory. Returns REDISMODULE_OK, or ERR
 # after logging why (or if it was loaded already and `loaded_is_error`).

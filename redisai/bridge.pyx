@@ -11,6 +11,8 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from redisai.rm cimport *
 from redisai.tensor cimport *
 from redisai.model cimport Model, ModelRun, model_set_names, rm_strndup, set_session_release
+from redisai.errors cimport Err, error_message
+from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_lock, pthread_mutex_unlock
 
 cdef extern from "<string.h>" nogil:
     char *strdup(const char *s)
@@ -62,12 +64,23 @@ cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path,
     return REDISMODULE_OK
 
 
+cdef pthread_mutex_t error_lock          # BACKENDS[].error: set by any thread
+pthread_mutex_init(&error_lock, NULL)
+
+
 cdef void set_backend_error(int backend, const char *text) noexcept nogil:
-    # Only the main thread replies with it; a racing worker may overwrite it.
-    cdef char *old = BACKENDS[backend].error
+    pthread_mutex_lock(&error_lock)
+    if BACKENDS[backend].error != NULL:
+        RedisModule_Free(BACKENDS[backend].error)
     BACKENDS[backend].error = rm_strndup(text, strlen(text))
-    if old != NULL:
-        RedisModule_Free(old)
+    pthread_mutex_unlock(&error_lock)
+
+
+cdef char *backend_error_message(Err err, int backend) noexcept nogil:
+    pthread_mutex_lock(&error_lock)
+    cdef char *message = error_message(err, BACKENDS[backend].error)
+    pthread_mutex_unlock(&error_lock)
+    return message
 
 
 cdef char *import_backend(RedisModuleCtx *ctx, int backend, const char *path) noexcept:

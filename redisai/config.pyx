@@ -9,7 +9,7 @@ from redisai.errors cimport *
 from redisai.parse cimport token_is
 from redisai.queue cimport RunQueue, all_queues
 from redisai.bridge cimport (BACKENDS, BE_COUNT, BE_TF, BE_TFLITE, BE_TORCH, BE_ONNX,
-                             backend_from_name, load_backend, build_model)
+                             backend_from_name, backend_error_message, load_backend, build_model)
 from redisai.model cimport Model
 from redisai.pthread cimport pthread_getcpuclockid
 
@@ -161,7 +161,7 @@ cdef int cmd_config(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noe
         if backend < 0:
             return reply_error(ctx, E_UNSUPPORTED_BACKEND)
         if load_backend_at(ctx, backend, argv[3]) != REDISMODULE_OK:
-            return reply_error_detail(ctx, E_LOAD_BACKEND, BACKENDS[backend].error)
+            return reply_owned_error(ctx, backend_error_message(E_LOAD_BACKEND, backend))
     elif token_is(sub, b"BACKENDSPATH"):
         if argc < 3:
             return reply_error(ctx, E_BACKENDSPATH_MISSING)

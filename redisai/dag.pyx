@@ -8,7 +8,7 @@ from redisai.tensor cimport Tensor, tensor_retain, tensor_dims, tensor_data, dty
 from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, modelrun_free,
                             stats_add, stats_register, rm_strndup)
 from redisai.queue cimport Job, queue_push
-from redisai.bridge cimport run_model, BACKENDS
+from redisai.bridge cimport run_model, backend_error_message
 from redisai.types cimport TensorType, ModelType, replicate_tensorset
 from redisai.config cimport config, build_configured, ensure_backend
 
@@ -78,7 +78,7 @@ cdef void run_request(void *arg) noexcept nogil:
         # Joining the chunks of a large model is done here, not on the main thread.
         model_set_blob(req.model, req.keys + req.blob_at + 1, req.nkeys - req.blob_at - 1)
         if ensure_backend(req.model.backend) != REDISMODULE_OK:
-            req.error = error_message(E_COULD_NOT_LOAD_BACKEND, BACKENDS[req.model.backend].error)
+            req.error = backend_error_message(E_COULD_NOT_LOAD_BACKEND, req.model.backend)
         else:
             build_configured(req.model, &req.error)
     elif req.deadline and RedisModule_Milliseconds() > req.deadline:

@@ -74,5 +74,6 @@ cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil
 cdef int reply_error_token(RedisModuleCtx *ctx, Err err, RedisModuleString *token) noexcept nogil
 # "<text of err>: <detail>" (just the text when detail is NULL), allocated.
 cdef char *error_message(Err err, const char *detail) noexcept nogil
-cdef int reply_error_detail(RedisModuleCtx *ctx, Err err, const char *detail) noexcept nogil
+# Replies with an error_message() and frees it.
+cdef int reply_owned_error(RedisModuleCtx *ctx, char *message) noexcept nogil
 cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil

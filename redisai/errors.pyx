@@ -111,10 +111,9 @@ cdef char *error_message(Err err, const char *detail) noexcept nogil:
     return msg
 
 
-cdef int reply_error_detail(RedisModuleCtx *ctx, Err err, const char *detail) noexcept nogil:
-    cdef char *msg = error_message(err, detail)
-    RedisModule_ReplyWithError(ctx, msg)
-    RedisModule_Free(msg)
+cdef int reply_owned_error(RedisModuleCtx *ctx, char *message) noexcept nogil:
+    RedisModule_ReplyWithError(ctx, message)
+    RedisModule_Free(message)
     return REDISMODULE_OK
 
 

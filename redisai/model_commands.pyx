@@ -10,7 +10,7 @@ from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, mode
 from redisai.parse cimport (parse_modelstore, parse_modelset, parse_modelexecute, parse_modelrun,
                             ExecuteArgs, token_is)
 from redisai.types cimport TensorType, ModelType
-from redisai.bridge cimport BACKENDS
+from redisai.bridge cimport BACKENDS, backend_error_message
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, ensure_backend, build_configured
 from redisai.dag cimport submit_model_run, submit_model_build, store_model
@@ -43,6 +43,7 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
     stores it at argv[1]."""
     if err != E_OK:
         return reply_error(ctx, err)
+    cdef char *error = NULL
     m.queue = queue_ensure(m.device, strlen(m.device), config.threads_per_queue)
     if m.queue == NULL:
         model_release(m)
@@ -51,15 +52,13 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
         submit_model_build(ctx, m, argv, argc, blob_at)
         return REDISMODULE_OK
     if ensure_backend(m.backend) != REDISMODULE_OK:
+        error = backend_error_message(E_COULD_NOT_LOAD_BACKEND, m.backend)
         model_release(m)
-        return reply_error_detail(ctx, E_COULD_NOT_LOAD_BACKEND, BACKENDS[m.backend].error)
+        return reply_owned_error(ctx, error)
     model_set_blob(m, argv + blob_at + 1, argc - blob_at - 1)
-    cdef char *error = NULL
     if build_configured(m, &error) != REDISMODULE_OK:
-        RedisModule_ReplyWithError(ctx, error)
-        RedisModule_Free(error)
         model_release(m)
-        return REDISMODULE_OK
+        return reply_owned_error(ctx, error)
     if store_model(ctx, argv[1], m) == REDISMODULE_OK:
         RedisModule_ReplicateVerbatim(ctx)
     return REDISMODULE_OK
