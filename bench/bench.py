@@ -1,7 +1,10 @@
 """redisai benchmark: AI.TENSORSET/AI.TENSORGET vs SET/GET throughput and
-latency, per-key memory of small tensors, and module load time.
+latency, per-key memory of small tensors, module load time, and the model
+section (bench/models.py): AI.MODELEXECUTE against the bare backend call and
+client-side inference, THREADS_PER_QUEUE scaling, main-thread stalls during
+AI.MODELSTORE and memory per stored model.
 
-Usage: python bench/bench.py --module /abs/path/to/redisai.so
+Usage: python bench/bench.py --module /abs/path/to/redisai.so [--sections tensors,models]
 
 Starts its own redis-server processes on free loopback ports (in a temp dir)
 and always stops them. Prints one report and writes it as JSON to
@@ -9,26 +12,19 @@ bench/results/latest.json. Each target is reported PASS/FAIL; the exit status
 is 0 whenever the report was produced, so a failed target never hides it.
 """
 import argparse
-import contextlib
 import datetime
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import redis
+from harness import (PIN, ROOT, Column, build_loadgen, fmt_size, redis_server, run_loadgen,
+                     table_header, table_line, verdict)
 
-ROOT = Path(__file__).resolve().parent.parent
-LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
-LOADGEN_BIN = ROOT / "build" / "bench" / "loadgen"
 RESULTS_FILE = ROOT / "bench" / "results" / "latest.json"
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 SIZES = [16, 4096, 1 << 20]
 CLIENTS = [1, 50]
@@ -53,89 +49,13 @@ KEY_PREFIX = {"ai": "t:", "plain": "s:"}
 CASES = [(size, clients, op) for size in SIZES for clients in CLIENTS for op in ("set", "get")]
 OP_NAME = {key: tpl[0] for key, tpl in TEMPLATES.items()}
 
-# CPU pinning. The server runs on SERVER_CPU. A single client shares that CPU:
-# with one request in flight client and server never run at once, and on a
-# small VM a wake-up across CPUs costs ~50-80 us and depends on where the
-# scheduler happens to put the two processes, which made 1-client rows flip
-# between ~7 and ~70 us from run to run. With more clients the load generator
-# gets another CPU so both run in parallel.
-PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
-SERVER_CPU = 0
 
-
-def pinned(cmd, cpu):
-    return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
-
-
-def loadgen_cpu(clients):
-    return SERVER_CPU if clients == 1 else SERVER_CPU + 1
-
-
-# ---- servers ----------------------------------------------------------------
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def redis_server(workdir, module=None):
-    """A redis-server on a free loopback port; yields (port, client)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = workdir / "redis.log"
-    cmd = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-           "--dir", str(workdir), "--logfile", str(log),
-           "--save", "", "--appendonly", "no",
-           # Redis 7 refuses MODULE LOAD at runtime unless this is set
-           "--enable-module-command", "yes"]
-    if module:
-        cmd += ["--loadmodule", str(module)]
-    proc = subprocess.Popen(pinned(cmd, SERVER_CPU), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        yield port, wait_ready(port, proc, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_ready(port, proc, log, timeout=30):
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            client.ping()
-            return client
-        except redis.ConnectionError:
-            time.sleep(0.02)
-    raise RuntimeError(f"redis-server on port {port} did not start within {timeout} s")
-
-
-# ---- load generator -----------------------------------------------------------
-
-def build_loadgen():
-    LOADGEN_BIN.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cc", "-O2", "-Wall", "-o", str(LOADGEN_BIN), str(LOADGEN_SRC)], check=True)
-
+# ---- tensors --------------------------------------------------------------------
 
 def loadgen(port, kind, op, size, clients, *mode):
     """Run loadgen; `mode` is ("-n", N) or ("-d", secs, "-w", warmup)."""
-    cmd = [str(LOADGEN_BIN), "-p", str(port), "-c", str(clients), "-s", str(size),
-           "-k", KEY_PREFIX[kind], *map(str, mode), "--", *TEMPLATES[kind, op]]
-    proc = subprocess.run(pinned(cmd, loadgen_cpu(clients)), capture_output=True,
-                          text=True, timeout=120)
-    if proc.returncode != 0:
-        return {"ops": 0, "ops_per_sec": 0.0, "p50_us": 0.0, "p99_us": 0.0,
-                "errors": 1, "first_error": proc.stderr.strip()[-200:]}
-    return json.loads(proc.stdout)
+    return run_loadgen(port, TEMPLATES[kind, op], clients, "-s", size,
+                       "-k", KEY_PREFIX[kind], *mode)
 
 
 def throughput_rows(port, duration, warmup):
@@ -220,27 +140,26 @@ def module_load_result(module, workdir):
 
 # ---- report -------------------------------------------------------------------
 
-def fmt_size(n):
-    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
-
-
-def verdict(ok):
-    return "PASS" if ok else "FAIL"
+THROUGHPUT_COLUMNS = [Column("command", 13, ""), Column("size", 7, ""),
+                      Column("clients", 7, "d"), Column("ops/s", 10, ",.0f"),
+                      Column("p50 us", 9, ".1f"), Column("p99 us", 9, ".1f"),
+                      Column("errors", 6, "d"), Column("AI/plain", 8, ".3f"),
+                      Column("result", 6, "")]
 
 
 def print_throughput(rows, ratios, duration, warmup):
     by_key = index_rows(rows)
     print(f"\nThroughput and latency ({duration} s per row after {warmup} s warm-up, "
           f"one request in flight per client; target AI/plain >= {RATIO_TARGET})")
-    print(f"{'command':<13} {'size':>7} {'clients':>7} {'ops/s':>10} {'p50 us':>9} "
-          f"{'p99 us':>9} {'errors':>6} {'AI/plain':>8}  result")
+    print(table_header(THROUGHPUT_COLUMNS))
     for q in ratios:  # in CASES order; the ratio goes on the AI line
         for kind in ("ai", "plain"):
             r = by_key[kind, q["size"], q["clients"], q["op"]]
-            tail = f"{q['ratio']:>8.3f}  {verdict(q['pass'])}" if kind == "ai" else ""
-            print(f"{r['command']:<13} {fmt_size(r['size']):>7} {r['clients']:>7} "
-                  f"{r['ops_per_sec']:>10,.0f} {r['p50_us']:>9.1f} {r['p99_us']:>9.1f} "
-                  f"{r['errors']:>6} {tail}")
+            ai = kind == "ai"
+            print(table_line(THROUGHPUT_COLUMNS, [
+                r["command"], fmt_size(r["size"]), r["clients"], r["ops_per_sec"], r["p50_us"],
+                r["p99_us"], r["errors"], q["ratio"] if ai else None,
+                verdict(q["pass"]) if ai else None]))
             if r["errors"]:
                 print(f"{'':13}   first error: {r['first_error']}")
 
@@ -267,6 +186,9 @@ def print_report(report):
         print(f"  median {m['median_s'] * 1000:.1f} ms  (all: "
               f"{', '.join(f'{t * 1000:.1f}' for t in m['seconds'])} ms; "
               f"target < {m['target_max_s'] * 1000:.0f} ms)  {verdict(m['pass'])}")
+    if "models" in report:
+        import models
+        models.print_section(report["models"])
     for name, err in report["section_errors"].items():
         print(f"\n{name}: FAIL (could not run: {err})")
     t = report["targets"]
@@ -276,13 +198,16 @@ def print_report(report):
 def summarize_targets(report):
     results = [r["pass"] for r in report.get("ratios", [])]
     results += [report[k]["pass"] for k in ("memory", "module_load") if k in report]
+    if "models" in report:
+        import models
+        results += models.target_results(report["models"])
     failed = results.count(False) + len(report["section_errors"])
     return {"passed": results.count(True), "failed": failed}
 
 
 # ---- main ---------------------------------------------------------------------
 
-def run_sections(report, module, workdir, duration, warmup):
+def run_tensor_sections(report, module, workdir, duration, warmup):
     """Each section that fails to run is recorded as a failure, not raised,
     so the report is always produced."""
     errors = report["section_errors"]
@@ -306,12 +231,30 @@ def run_sections(report, module, workdir, duration, warmup):
         errors["module_load"] = repr(e)
 
 
+def run_model_section(report, module, workdir, duration, warmup, module_args):
+    try:
+        import models  # imports torch and onnxruntime: only when this section runs
+        report["models"] = models.run_section(module, workdir, duration, warmup, module_args)
+    except Exception as e:  # noqa: BLE001 - reported as a failed target
+        report["section_errors"]["models"] = repr(e)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, type=Path, help="path to redisai.so")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per row")
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per row")
+    parser.add_argument("--model-duration", type=float, default=2.0,
+                        help="seconds per row of the model section")
+    parser.add_argument("--model-args", default="",
+                        help="extra load-time module arguments for the model servers, "
+                             "e.g. 'INTRA_OP_PARALLELISM 1'")
+    parser.add_argument("--sections", default="tensors,models",
+                        help="comma-separated sections to run: tensors, models")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections <= {"tensors", "models"}:
+        sys.exit(f"unknown section in {args.sections!r}")
     module = args.module.resolve()
     if not module.is_file():
         sys.exit(f"module not found: {module}")
@@ -323,7 +266,11 @@ def main():
                        "cpu_pinning": PIN},
               "section_errors": {}}
     with tempfile.TemporaryDirectory(prefix="redisai-bench-") as tmp:
-        run_sections(report, module, Path(tmp), args.duration, args.warmup)
+        if "tensors" in sections:
+            run_tensor_sections(report, module, Path(tmp), args.duration, args.warmup)
+        if "models" in sections:
+            run_model_section(report, module, Path(tmp), args.model_duration, args.warmup,
+                              args.model_args.split())
     report["targets"] = summarize_targets(report)
 
     print_report(report)

@@ -14,11 +14,16 @@
  *   @KEY  -> <key_prefix><connection index>   (one key per connection)
  *   @SIZE -> the payload size in decimal
  *   @DATA -> <size> bytes of a fixed non-zero binary pattern
+ * and, inside any other argument, every "{c}" is replaced by the connection
+ * index, so each connection can send its own command (e.g. its own input
+ * and output keys: AI.MODELEXECUTE m INPUTS 1 in:{c} OUTPUTS 1 out:{c}).
  * The RESP bytes of each connection's request are built once.
  *
  * With -n the run stops after that many requests per connection (used to
  * pre-populate keys); otherwise it runs for warmup + duration seconds and
- * only replies completed inside the duration window are counted.
+ * only replies completed inside the duration window are counted. With
+ * -d 0 it runs until SIGINT or SIGTERM (to measure while something else
+ * happens, e.g. PING latency during a model store).
  *
  * Replies are parsed fully (simple strings, errors, integers, bulk strings
  * of any size, arrays). An error reply, a nil, or a bulk string whose
@@ -27,7 +32,10 @@
  *
  * Output: one JSON object on stdout:
  *   {"ops":N,"seconds":S,"ops_per_sec":R,"p50_us":..,"p99_us":..,
- *    "errors":E,"first_error":"..."}
+ *    "max_us":..,"max_at":T,"errors":E,"first_error":"..."}
+ * where max_at is when the slowest counted request completed, in seconds of
+ * CLOCK_MONOTONIC (Python's time.monotonic() on Linux), to line it up with
+ * what the caller did meanwhile.
  * Exit status 2 on usage, connection or protocol failure.
  */
 #define _GNU_SOURCE
@@ -36,6 +44,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +81,7 @@ static struct {
     char first_error[128];
     uint64_t *lat;        /* latency samples in ns */
     size_t nlat, caplat;
+    uint64_t max_lat, max_at; /* slowest sample and when it completed */
 } g;
 
 static void die(const char *fmt, ...)
@@ -105,8 +115,12 @@ static void record_error(const char *msg, size_t len)
     }
 }
 
-static void record_latency(uint64_t ns)
+static void record_latency(uint64_t ns, uint64_t now)
 {
+    if (ns > g.max_lat) {
+        g.max_lat = ns;
+        g.max_at = now;
+    }
     if (g.nlat == g.caplat) {
         g.caplat = g.caplat ? g.caplat * 2 : 65536;
         g.lat = realloc(g.lat, g.caplat * sizeof *g.lat);
@@ -122,6 +136,8 @@ typedef struct { char *p; size_t len, cap; } buf_t;
 
 static void buf_add(buf_t *b, const void *data, size_t len)
 {
+    if (len == 0)
+        return;
     if (b->len + len > b->cap) {
         b->cap = (b->len + len) * 2;
         b->p = realloc(b->p, b->cap);
@@ -141,6 +157,23 @@ static void buf_add_bulk(buf_t *b, const char *data, size_t len)
     buf_add(b, "\r\n", 2);
 }
 
+/* An argument with each "{c}" replaced by the connection index. */
+static void buf_add_arg(buf_t *b, const char *arg, int index)
+{
+    buf_t out = {0};
+    char num[16];
+    int n = snprintf(num, sizeof num, "%d", index);
+    const char *p;
+    while ((p = strstr(arg, "{c}")) != NULL) {
+        buf_add(&out, arg, (size_t)(p - arg));
+        buf_add(&out, num, (size_t)n);
+        arg = p + 3;
+    }
+    buf_add(&out, arg, strlen(arg));
+    buf_add_bulk(b, out.p, out.len);
+    free(out.p);
+}
+
 static void build_request(conn_t *c, int argc, char **argv, const char *prefix,
                           int index, const char *payload)
 {
@@ -158,7 +191,7 @@ static void build_request(conn_t *c, int argc, char **argv, const char *prefix,
         } else if (strcmp(argv[i], "@DATA") == 0) {
             buf_add_bulk(&b, payload, (size_t)g.size);
         } else {
-            buf_add_bulk(&b, argv[i], strlen(argv[i]));
+            buf_add_arg(&b, argv[i], index);
         }
     }
     c->req = b.p;
@@ -318,6 +351,14 @@ static int read_reply(conn_t *c)
 
 /* ---- main loop ------------------------------------------------------- */
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -373,9 +414,16 @@ int main(int argc, char **argv)
             die("epoll_ctl: %s", strerror(errno));
     }
 
+    int until_signal = !per_conn && duration <= 0;
+    if (until_signal) {
+        struct sigaction sa = {.sa_handler = on_stop_signal}; /* no SA_RESTART */
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
     uint64_t t0 = now_ns();
     uint64_t t_measure = per_conn ? t0 : t0 + (uint64_t)(warmup * 1e9);
-    uint64_t t_end = per_conn ? UINT64_MAX : t_measure + (uint64_t)(duration * 1e9);
+    uint64_t t_end = per_conn || until_signal ? UINT64_MAX
+                                              : t_measure + (uint64_t)(duration * 1e9);
     for (int i = 0; i < nconns; i++)
         start_request(ep, &conns[i]);
 
@@ -386,6 +434,8 @@ int main(int argc, char **argv)
         if (n < 0 && errno != EINTR)
             die("epoll_wait: %s", strerror(errno));
         uint64_t now = now_ns();
+        if (stop_requested && t_end == UINT64_MAX)
+            t_end = now > t_measure ? now : t_measure;
         for (int e = 0; e < n; e++) {
             conn_t *c = events[e].data.ptr;
             if (events[e].events & EPOLLOUT)
@@ -395,7 +445,7 @@ int main(int argc, char **argv)
             now = now_ns();
             c->done++;
             if (now >= t_measure && now < t_end)
-                record_latency(now - c->t_start);
+                record_latency(now - c->t_start, now);
             int more = per_conn ? c->done < per_conn : now < t_end;
             if (more)
                 start_request(ep, c);
@@ -403,15 +453,19 @@ int main(int argc, char **argv)
                 busy--;
         }
         /* after the window, outstanding replies are drained, not counted */
-        if (!per_conn && now > t_end + DRAIN_TIMEOUT_NS)
+        if (!per_conn && t_end != UINT64_MAX && now > t_end + DRAIN_TIMEOUT_NS)
             die("%d replies still outstanding 10 s after the end", busy);
     }
-    double secs = per_conn ? (double)(now_ns() - t0) / 1e9 : duration;
+    double secs = per_conn ? (double)(now_ns() - t0) / 1e9
+                : until_signal ? (double)(t_end - t_measure) / 1e9 : duration;
+    if (secs <= 0)
+        secs = 1e-9;
 
     qsort(g.lat, g.nlat, sizeof *g.lat, cmp_u64);
     printf("{\"ops\":%zu,\"seconds\":%.3f,\"ops_per_sec\":%.1f,\"p50_us\":%.1f,"
-           "\"p99_us\":%.1f,\"errors\":%ld,\"first_error\":\"%s\"}\n",
+           "\"p99_us\":%.1f,\"max_us\":%.1f,\"max_at\":%.6f,\"errors\":%ld,"
+           "\"first_error\":\"%s\"}\n",
            g.nlat, secs, (double)g.nlat / secs, percentile_us(50), percentile_us(99),
-           g.errors, g.first_error);
+           percentile_us(100), (double)g.max_at / 1e9, g.errors, g.first_error);
     return 0;
 }

@@ -114,6 +114,10 @@ typedef struct RedisModuleTypeMethods {
         RedisModuleFreePrivDataFunc free_privdata, long long timeout_ms))                       \
     X(int, UnblockClient, (RedisModuleBlockedClient * bc, void *privdata))                      \
     X(void *, GetBlockedClientPrivateData, (RedisModuleCtx * ctx))                              \
+    X(RedisModuleCtx *, GetThreadSafeContext, (RedisModuleBlockedClient * bc))                  \
+    X(void, FreeThreadSafeContext, (RedisModuleCtx * ctx))                                      \
+    X(void, ThreadSafeContextLock, (RedisModuleCtx * ctx))                                      \
+    X(void, ThreadSafeContextUnlock, (RedisModuleCtx * ctx))                                    \
     X(long long, Milliseconds, (void))                                                          \
     /* key positions for cluster (getkeys-api) */                                               \
     X(int, IsKeysPositionRequest, (RedisModuleCtx * ctx))                                       \

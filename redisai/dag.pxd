@@ -11,8 +11,8 @@ cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString
                            long long timeout_ms) noexcept nogil
 
 # Blocks the client and builds `m` on its queue from the chunks after
-# argv[blob_at]; the reply stores it at argv[1] and propagates the command.
-# Takes ownership of `m`.
+# argv[blob_at]; the worker then stores it at argv[1] under the server lock and
+# propagates the command (even if the client has left). Takes ownership of `m`.
 cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv, int argc,
                              int blob_at) noexcept nogil
 

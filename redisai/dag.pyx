@@ -25,7 +25,7 @@ ctypedef struct Request:
     ModelRun *run                   # RUN_MODEL
     Model *model                    # BUILD_MODEL
     char *error                     # BUILD_MODEL failure text
-    RedisModuleString **keys        # RUN_MODEL: output keys; BUILD_MODEL: argv[1:]
+    RedisModuleString **keys        # RUN_MODEL: output keys; BUILD_MODEL: argv
     int nkeys
     int blob_at                     # BUILD_MODEL: index of BLOB in keys
 
@@ -79,14 +79,30 @@ cdef void run_request(void *arg) noexcept nogil:
         model_set_blob(req.model, req.keys + req.blob_at + 1, req.nkeys - req.blob_at - 1)
         if ensure_backend(req.model.backend) != REDISMODULE_OK:
             req.error = backend_error_message(E_COULD_NOT_LOAD_BACKEND, req.model.backend)
-        else:
-            build_configured(req.model, &req.error)
+        elif build_configured(req.model, &req.error) == REDISMODULE_OK:
+            store_built_model(req)
     elif req.deadline and RedisModule_Milliseconds() > req.deadline:
         req.timed_out = True
     else:
         run_model(req.run)
         stats_add(req.run.model, req.run.duration_us, first_dim(req.run), req.run.error != NULL)
     RedisModule_UnblockClient(req.bc, req)
+
+
+cdef void store_built_model(Request *req) noexcept nogil:
+    """Worker side, the GIL released: stores the model under the server lock
+    and propagates the command, whether or not its client is still there."""
+    cdef RedisModuleCtx *ctx = RedisModule_GetThreadSafeContext(req.bc)
+    RedisModule_ThreadSafeContextLock(ctx)
+    cdef Err err = put_model(ctx, req.keys[1], req.model)
+    if err == E_OK:
+        req.model = NULL
+        RedisModule_Replicate(ctx, RedisModule_StringPtrLen(req.keys[0], NULL), b"v",
+                              req.keys + 1, <size_t>(req.nkeys - 1))
+    RedisModule_ThreadSafeContextUnlock(ctx)
+    RedisModule_FreeThreadSafeContext(ctx)
+    if err != E_OK:
+        req.error = error_message(err, NULL)
 
 
 cdef void write_tensor(RedisModuleCtx *ctx, RedisModuleString *keyname, Tensor *t) noexcept nogil:
@@ -104,10 +120,7 @@ cdef int reply_request(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if req.kind == BUILD_MODEL:
         if req.error != NULL:
             return RedisModule_ReplyWithError(ctx, req.error)
-        if store_model(ctx, req.keys[0], req.model) == REDISMODULE_OK:
-            RedisModule_Replicate(ctx, b"AI.MODELSTORE", b"v", req.keys, <size_t>req.nkeys)
-        req.model = NULL
-        return REDISMODULE_OK
+        return RedisModule_ReplyWithSimpleString(ctx, b"OK")
     if req.timed_out:
         return RedisModule_ReplyWithSimpleString(ctx, b"TIMEDOUT")
     if req.run.error != NULL:
@@ -134,25 +147,34 @@ cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString
 
 cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv, int argc,
                              int blob_at) noexcept nogil:
-    cdef Request *req = request_new(BUILD_MODEL, argv + 1, argc - 1)
+    cdef Request *req = request_new(BUILD_MODEL, argv, argc)
     req.model = m
-    req.blob_at = blob_at - 1
+    req.blob_at = blob_at
     block_and_queue(ctx, req)
 
 
-cdef int store_model(RedisModuleCtx *ctx, RedisModuleString *keyname, Model *m) noexcept nogil:
+cdef Err put_model(RedisModuleCtx *ctx, RedisModuleString *keyname, Model *m) noexcept nogil:
+    """Sets a built model at a key that is empty or holds a model; on E_OK the
+    key owns `m`."""
     cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ | REDISMODULE_WRITE)
     cdef int kt = RedisModule_KeyType(key)
     if kt != REDISMODULE_KEYTYPE_EMPTY and (kt != REDISMODULE_KEYTYPE_MODULE or
                                             RedisModule_ModuleTypeGetType(key) != ModelType):
         RedisModule_CloseKey(key)
-        model_release(m)
-        reply_error(ctx, E_WRONGTYPE)
-        return REDISMODULE_ERR
+        return E_WRONGTYPE
     cdef size_t len
     cdef const char *name = RedisModule_StringPtrLen(keyname, &len)
     stats_register(m, name, len)
     RedisModule_ModuleTypeSetValue(key, ModelType, m)
     RedisModule_CloseKey(key)
+    return E_OK
+
+
+cdef int store_model(RedisModuleCtx *ctx, RedisModuleString *keyname, Model *m) noexcept nogil:
+    cdef Err err = put_model(ctx, keyname, m)
+    if err != E_OK:
+        model_release(m)
+        reply_error(ctx, err)
+        return REDISMODULE_ERR
     RedisModule_ReplyWithSimpleString(ctx, b"OK")
     return REDISMODULE_OK

@@ -79,6 +79,10 @@ cdef extern from "redismodule_api.h" nogil:
                                                       long long timeout_ms)
     int RedisModule_UnblockClient(RedisModuleBlockedClient *bc, void *privdata)
     void *RedisModule_GetBlockedClientPrivateData(RedisModuleCtx *ctx)
+    RedisModuleCtx *RedisModule_GetThreadSafeContext(RedisModuleBlockedClient *bc)
+    void RedisModule_FreeThreadSafeContext(RedisModuleCtx *ctx)
+    void RedisModule_ThreadSafeContextLock(RedisModuleCtx *ctx)
+    void RedisModule_ThreadSafeContextUnlock(RedisModuleCtx *ctx)
     long long RedisModule_Milliseconds()
 
     # key positions (getkeys-api)

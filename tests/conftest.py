@@ -17,6 +17,31 @@ MODULE = Path(os.environ.get("REDISAI_MODULE", ROOT / "install-cpu" / "redisai.s
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
+WAIT_TIMEOUT = 60
+
+
+def wait_until(predicate, what, timeout=WAIT_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def wait_info(client, section, **fields):
+    """Polls INFO <section> until every field has the given value."""
+    def reached():
+        info = client.info(section)
+        return info if all(info.get(k) == v for k, v in fields.items()) else None
+    try:
+        return wait_until(reached, f"INFO {section} {fields}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {client.info(section)}") from None
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,134 +1,557 @@
-"""Tensors across RDB, AOF, DUMP/RESTORE, replication, fork and signals
-(spec/persistence-replication-cluster.md)."""
+"""Tensors across RDB, AOF, DUMP/RESTORE, COPY/RENAME, replication, fork and
+signals (spec/persistence-replication-cluster.md, spec/tensors.md).
+
+Every test compares dtype, shape and data bytes exactly. Servers are cheap to
+start (the module does not import any framework at load), so restart-based
+tests take one fresh server per dtype; only the fork and signal tests import
+torch and onnxruntime, because their threads are what makes fork() risky.
+"""
 import os
 import signal
+import struct
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+import redis
 
-TENSORS = {
-    "f32": ("FLOAT", [2, 3], np.arange(6, dtype=np.float32).tobytes()),
-    "f64": ("DOUBLE", [], np.array(2.5).tobytes()),
-    "i8": ("INT8", [4], np.array([-1, 0, 1, 127], dtype=np.int8).tobytes()),
-    "i64": ("INT64", [1, 1, 2], np.array([-(2**62), 2**62], dtype=np.int64).tobytes()),
-    "u16": ("UINT16", [2], np.array([0, 65535], dtype=np.uint16).tobytes()),
-    "bool": ("BOOL", [3], bytes([1, 0, 1])),
-    "str": ("STRING", [3], b"a\0\0long element\0"),
-    "big": ("UINT8", [300000], bytes(range(256)) * 1171 + bytes(224)),   # a kept argument
-}
+from conftest import wait_info, wait_until
+
+TIMEOUT = 30    # seconds for anything asynchronous: fork children, replication, shutdown
 
 
-def store_all(client):
-    for key, (dtype, shape, blob) in TENSORS.items():
-        assert client.execute_command("AI.TENSORSET", key, dtype, *shape, "BLOB", blob) == b"OK"
+# --- tensors --------------------------------------------------------------------------------
+
+class Tensor(NamedTuple):
+    dtype: str
+    shape: tuple
+    blob: bytes
 
 
-def assert_all(client):
-    for key, (dtype, shape, blob) in TENSORS.items():
-        assert client.execute_command("AI.TENSORGET", key, "META", "BLOB") == \
-            [b"dtype", dtype.encode(), b"shape", shape, b"blob", blob], key
-        assert client.type(key) == b"AI_TENSOR"
+NUMPY_TYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT8": np.int8, "INT16": np.int16,
+               "INT32": np.int32, "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16}
+DTYPES = [*NUMPY_TYPES, "BOOL", "STRING"]
+SHAPES = {"scalar": (), "vector": (3,), "cube": (2, 3, 2), "large": (64, 128)}
+# DLPack (code, bits) of each dtype: what the RDB layouts store.
+DLPACK = {"FLOAT": (2, 32), "DOUBLE": (2, 64), "INT8": (0, 8), "INT16": (0, 16), "INT32": (0, 32),
+          "INT64": (0, 64), "UINT8": (1, 8), "UINT16": (1, 16), "BOOL": (6, 8), "STRING": (7, 8)}
 
 
-def wait_for(client, section, **fields):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        info = client.info(section)
-        if all(info.get(k) == v for k, v in fields.items()):
-            return info
-        time.sleep(0.05)
-    raise AssertionError(f"{section} never reached {fields}: {client.info(section)}")
+def make_blob(dtype, shape, seed=0):
+    """Deterministic data covering the whole value range of the dtype: negative
+    numbers, -0.0/inf/nan bit patterns, non-UTF-8 and empty strings."""
+    rng = np.random.default_rng([seed, DTYPES.index(dtype), len(shape), *shape])
+    count = int(np.prod(shape, dtype=np.int64))
+    if dtype == "STRING":
+        return b"".join(rng.integers(1, 256, rng.integers(0, 9), dtype=np.uint8).tobytes() + b"\0"
+                        for _ in range(count))
+    if dtype == "BOOL":
+        return rng.integers(0, 2, count, dtype=np.uint8).tobytes()
+    np_type = NUMPY_TYPES[dtype]
+    if dtype in ("FLOAT", "DOUBLE"):
+        values = rng.normal(0, 1e6, count)
+        values[:3] = [-0.0, np.inf, np.nan][:count]
+        return values.astype(np_type).tobytes()
+    info = np.iinfo(np_type)
+    return rng.integers(info.min, info.max, count, dtype=np_type, endpoint=True).tobytes()
 
 
-def test_rdb_restart(server_factory):
+def make_tensor(dtype, shape, seed=0):
+    return Tensor(dtype, tuple(shape), make_blob(dtype, shape, seed))
+
+
+def tensorset(client, key, tensor):
+    reply = client.execute_command("AI.TENSORSET", key, tensor.dtype, *tensor.shape,
+                                   "BLOB", tensor.blob)
+    assert reply == b"OK"
+
+
+def tensorget(client, key):
+    meta = client.execute_command("AI.TENSORGET", key, "META", "BLOB")
+    assert meta[0::2] == [b"dtype", b"shape", b"blob"], meta
+    return Tensor(meta[1].decode(), tuple(meta[3]), meta[5])
+
+
+def store_tensors(client, dtypes, seed=0, prefix=""):
+    """Stores every shape of each dtype plus an uninitialised tensor (no BLOB,
+    all zero bytes); returns {key: Tensor} as it must read back."""
+    expected = {}
+    for dtype in dtypes:
+        for name, shape in SHAPES.items():
+            key = f"{prefix}{dtype}:{name}"
+            expected[key] = make_tensor(dtype, shape, seed)
+            tensorset(client, key, expected[key])
+        key = f"{prefix}{dtype}:zeros"
+        assert client.execute_command("AI.TENSORSET", key, dtype, 2, 2) == b"OK"
+        # STRING: four empty elements, one NUL each; others: four zero elements.
+        expected[key] = Tensor(dtype, (2, 2), bytes(4 * DLPACK[dtype][1] // 8))
+    return expected
+
+
+def assert_tensors(client, expected):
+    """The keyspace holds exactly `expected`, each an AI_TENSOR."""
+    assert sorted(client.keys()) == sorted(k.encode() for k in expected)
+    for key, tensor in expected.items():
+        assert client.type(key) == b"AI_TENSOR", key
+        assert tensorget(client, key) == tensor, key
+
+
+def case_id(dtype_shape):
+    return f"{dtype_shape[0]}-{dtype_shape[1]}"
+
+
+CASES = [(dtype, shape) for dtype in DTYPES for shape in SHAPES]
+
+
+def wait_bgsave(client):
+    info = wait_info(client, "persistence", rdb_bgsave_in_progress=0)
+    assert info["rdb_last_bgsave_status"] == "ok"
+
+
+def wait_aof_rewrite(client):
+    info = wait_info(client, "persistence", aof_rewrite_in_progress=0, aof_rewrite_scheduled=0)
+    assert info["aof_last_bgrewrite_status"] == "ok"
+
+
+def load_backends(client):
+    """Imports torch and onnxruntime inside the server: their thread pools are
+    what a fork() must survive."""
+    for backend in ("TORCH", "ONNX"):
+        assert client.execute_command("AI.CONFIG", "LOADBACKEND", backend, "x") == b"OK"
+
+
+# --- RDB --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rdb_restart_keeps_tensors(server_factory, dtype):
     server = server_factory()
-    store_all(server.client())
-    server.restart(save=True)
-    assert_all(server.client())
+    expected = store_tensors(server.client(), [dtype])
+    assert server.client().save()
+    server.restart(save=False)        # loads the dump.rdb written by SAVE
+    assert "DB loaded from disk" in server.log()
+    assert_tensors(server.client(), expected)
 
 
-def test_debug_reload(r):
-    store_all(r)
-    assert r.execute_command("DEBUG", "RELOAD") == b"OK"
-    assert_all(r)
-
-
-def test_aof_restart_and_rewrite(server_factory):
-    server = server_factory(config=["--appendonly", "yes"])
-    client = server.client()
-    store_all(client)
-    server.restart()
-    assert_all(server.client())
-    client = server.client()
-    client.bgrewriteaof()
-    wait_for(client, "persistence", aof_rewrite_in_progress=0, aof_rewrite_scheduled=0)
-    server.restart()
-    assert_all(server.client())
-
-
-def test_aof_rewrite_emits_tensorset(server_factory):
-    server = server_factory(config=["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
-    client = server.client()
-    store_all(client)
-    client.bgrewriteaof()
-    wait_for(client, "persistence", aof_rewrite_in_progress=0, aof_rewrite_scheduled=0)
-    base = next((server.dir / "appendonlydir").glob("*.base.aof")).read_bytes()
-    assert base.count(b"AI.TENSORSET") == len(TENSORS)
-    server.restart()
-    assert_all(server.client())
-
-
-def test_dump_restore_copy_rename(r):
-    store_all(r)
-    for key in TENSORS:
-        r.restore(f"{key}:restored", 0, r.dump(key))
-        r.copy(key, f"{key}:copy")
-        r.rename(key, f"{key}:renamed")
-    for suffix in (":restored", ":copy", ":renamed"):
-        for key, (dtype, shape, blob) in TENSORS.items():
-            assert r.execute_command("AI.TENSORGET", key + suffix, "BLOB") == blob
-
-
-def test_replica_receives_tensors(server_factory):
-    primary = server_factory(name="primary")
-    store_all(primary.client())          # before the replica: full sync
-    replica = server_factory(name="replica", config=["--replicaof", "127.0.0.1", primary.port])
-    wait_for(replica.client(), "replication", master_link_status="up")
-    client = primary.client()
-    assert client.execute_command("AI.TENSORSET", "later", "INT32", 2, "VALUES", 1, 2) == b"OK"
-    assert client.wait(1, 10000) == 1
-    assert_all(replica.client())
-    assert replica.client().execute_command("AI.TENSORGET", "later", "VALUES") == [1, 2]
+def test_rdb_written_at_shutdown_keeps_tensors(server_factory):
+    server = server_factory()
+    expected = store_tensors(server.client(), DTYPES)
+    server.restart(save=True)         # SHUTDOWN SAVE
+    assert (server.dir / "dump.rdb").exists()
+    assert_tensors(server.client(), expected)
 
 
 @pytest.fixture
-def loaded_server(server_factory):
-    """A server that imported torch and onnxruntime (so their threads exist)
-    before it forks."""
+def uncompressed(r):
+    """DUMP payloads without LZF, so that the test can read them."""
+    r.config_set("rdbcompression", "no")
+    yield r
+    r.config_set("rdbcompression", "yes")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_debug_reload_keeps_tensors(r, dtype):
+    expected = store_tensors(r, [dtype])
+    assert r.execute_command("DEBUG", "RELOAD") == b"OK"
+    assert_tensors(r, expected)
+
+
+@pytest.mark.parametrize("dtype, shape", CASES, ids=map(case_id, CASES))
+def test_type_and_debug_object(uncompressed, dtype, shape):
+    r = uncompressed
+    tensorset(r, "t", make_tensor(dtype, SHAPES[shape]))
+    assert r.type("t") == b"AI_TENSOR"
+    debug = r.execute_command("DEBUG", "OBJECT", "t")
+    fields = dict(item.split(b":", 1) for item in debug.split()[2:])
+    # serializedlength is the value's RDB size: the DUMP payload less its type
+    # byte and its 10-byte footer.
+    assert int(fields[b"serializedlength"]) == len(r.dump("t")) - 11
+
+
+# --- DUMP / RESTORE and the RDB encoding ------------------------------------------------------
+
+RDB_TYPE_MODULE_2 = 7
+OPCODE_EOF, OPCODE_UINT, OPCODE_STRING = 0, 2, 5
+MODULE_ID_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def crc64(data):
+    """Redis's CRC-64/Jones (reflected), the checksum of DUMP payloads."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x95AC9329AC4BC9B5 if crc & 1 else 0)
+    return crc
+
+
+def rdb_len(value):
+    if value < 1 << 6:
+        return bytes([value])
+    if value < 1 << 14:
+        return bytes([0x40 | value >> 8, value & 0xFF])
+    if value < 1 << 32:
+        return b"\x80" + value.to_bytes(4, "big")
+    return b"\x81" + value.to_bytes(8, "big")
+
+
+class RdbReader:
+    """Reads the module-value part of a DUMP payload."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, n):
+        chunk = self.data[self.pos:self.pos + n]
+        assert len(chunk) == n, "payload truncated"
+        self.pos += n
+        return chunk
+
+    def length(self):
+        first = self.take(1)[0]
+        kind = first >> 6
+        if kind == 0:
+            return first & 0x3F, False
+        if kind == 1:
+            return (first & 0x3F) << 8 | self.take(1)[0], False
+        if first == 0x80:
+            return int.from_bytes(self.take(4), "big"), False
+        if first == 0x81:
+            return int.from_bytes(self.take(8), "big"), False
+        return first & 0x3F, True          # an encoded string
+
+    def string(self):
+        value, encoded = self.length()
+        if not encoded:
+            return self.take(value)
+        # Short strings that spell an integer are stored as that integer.
+        size = {0: 1, 1: 2, 2: 4}.get(value)
+        assert size, f"compressed string in payload (encoding {value}): run with rdbcompression no"
+        return str(int.from_bytes(self.take(size), "little", signed=True)).encode()
+
+    def module_values(self):
+        """[(opcode, value)] up to the EOF opcode of a module value."""
+        values = []
+        while True:
+            opcode, _ = self.length()
+            if opcode == OPCODE_EOF:
+                return values
+            assert opcode in (OPCODE_UINT, OPCODE_STRING), f"unexpected opcode {opcode}"
+            values.append((opcode, self.length()[0] if opcode == OPCODE_UINT else self.string()))
+
+
+def parse_dump(payload):
+    """(module type name, encoding version, [(opcode, value)]) of a DUMP payload."""
+    body, footer = payload[:-10], payload[-10:]
+    assert struct.unpack("<Q", footer[2:])[0] == crc64(payload[:-8])
+    reader = RdbReader(body)
+    assert reader.take(1)[0] == RDB_TYPE_MODULE_2
+    module_id, _ = reader.length()
+    name = "".join(MODULE_ID_CHARSET[module_id >> (10 + 6 * (8 - i)) & 63] for i in range(9))
+    values = reader.module_values()
+    assert reader.pos == len(body), "bytes after the module value"
+    return name, module_id & 1023, values
+
+
+def make_dump(encver, values, rdb_version_footer):
+    """A DUMP payload for an AI_TENSOR value of encoding version `encver`;
+    values are ints (unsigned) or bytes (string buffers)."""
+    module_id = 0
+    for char in "AI_TENSOR":
+        module_id = module_id << 6 | MODULE_ID_CHARSET.index(char)
+    out = bytes([RDB_TYPE_MODULE_2]) + rdb_len(module_id << 10 | encver)
+    for value in values:
+        if isinstance(value, int):
+            out += rdb_len(OPCODE_UINT) + rdb_len(value)
+        else:
+            out += rdb_len(OPCODE_STRING) + rdb_len(len(value)) + value
+    out += rdb_len(OPCODE_EOF) + rdb_version_footer
+    return out + struct.pack("<Q", crc64(out))
+
+
+def v4_layout(tensor):
+    """The spec's version 4 tensor layout, as (opcode, value) pairs."""
+    code, bits = DLPACK[tensor.dtype]
+    values = [code, bits, len(tensor.shape), *tensor.shape, tensor.blob]
+    if tensor.dtype == "STRING":
+        offset = 0
+        for element in tensor.blob.split(b"\0")[:-1]:
+            values.append(offset)
+            offset += len(element) + 1
+    return [(OPCODE_STRING if isinstance(v, bytes) else OPCODE_UINT, v) for v in values]
+
+
+@pytest.mark.parametrize("dtype, shape", CASES, ids=map(case_id, CASES))
+def test_dump_restore_round_trip(r, dtype, shape):
+    tensor = make_tensor(dtype, SHAPES[shape])
+    tensorset(r, "t", tensor)
+    assert r.restore("restored", 0, r.dump("t")) == b"OK"
+    assert tensorget(r, "restored") == tensor == tensorget(r, "t")
+    assert r.type("restored") == b"AI_TENSOR"
+
+
+@pytest.mark.parametrize("dtype, shape", CASES, ids=map(case_id, CASES))
+def test_dump_uses_encoding_version_4_layout(uncompressed, dtype, shape):
+    r = uncompressed
+    tensor = make_tensor(dtype, SHAPES[shape])
+    tensorset(r, "t", tensor)
+    name, encver, values = parse_dump(r.dump("t"))
+    assert (name, encver) == ("AI_TENSOR", 4)
+    assert values == v4_layout(tensor)
+
+
+@pytest.mark.parametrize("encver", [0, 1, 2, 3])
+@pytest.mark.parametrize("dtype", [*NUMPY_TYPES, "BOOL"])
+def test_restore_of_older_encoding_versions(r, encver, dtype):
+    """Versions 0-3 store a DLPack header: device, device id, bits before code,
+    lanes, dims, strides, byte offset."""
+    r.execute_command("AI.TENSORSET", "probe", "INT8", "VALUES", 1)
+    footer = r.dump("probe")[-10:-8]          # this server's RDB version
+    for shape in SHAPES.values():
+        tensor = make_tensor(dtype, shape)
+        code, bits = DLPACK[dtype]
+        strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
+        values = [1, 0, bits, code, 1, len(shape), *shape, *strides, 0, tensor.blob]
+        assert r.restore(f"v{encver}:{shape}", 0, make_dump(encver, values, footer)) == b"OK"
+        assert tensorget(r, f"v{encver}:{shape}") == tensor
+
+
+def test_restore_of_a_newer_encoding_version_fails(r, shared_server):
+    r.execute_command("AI.TENSORSET", "probe", "INT8", "VALUES", 1)
+    footer = r.dump("probe")[-10:-8]
+    payload = make_dump(5, [0, 8, 1, 1, b"\x01"], footer)
+    with pytest.raises(redis.ResponseError, match="Bad data format"):
+        r.restore("future", 0, payload)
+    assert not r.exists("future")
+    assert "Failed loading tensor, RedisAI version (5) is not forward compatible." \
+        in shared_server.log()
+
+
+# --- COPY / RENAME ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype, shape", CASES, ids=map(case_id, CASES))
+def test_copy_keeps_both_tensors(r, dtype, shape):
+    tensor = make_tensor(dtype, SHAPES[shape])
+    tensorset(r, "t", tensor)
+    assert r.copy("t", "copy") == 1
+    assert tensorget(r, "copy") == tensor == tensorget(r, "t")
+    # The copy is independent: overwriting the source leaves it as it was.
+    tensorset(r, "t", make_tensor(dtype, SHAPES[shape], seed=1))
+    assert tensorget(r, "copy") == tensor
+    r.delete("t")
+    assert tensorget(r, "copy") == tensor
+
+
+def test_copy_to_another_database(r):
+    tensor = make_tensor("STRING", (2, 2))
+    tensorset(r, "t", tensor)
+    assert r.copy("t", "t", destination_db=1) == 1
+    r.execute_command("SELECT", 1)
+    assert tensorget(r, "t") == tensor
+
+
+@pytest.mark.parametrize("dtype, shape", CASES, ids=map(case_id, CASES))
+def test_rename_keeps_the_tensor(r, dtype, shape):
+    tensor = make_tensor(dtype, SHAPES[shape])
+    tensorset(r, "t", tensor)
+    assert r.rename("t", "renamed")
+    assert not r.exists("t")
+    assert tensorget(r, "renamed") == tensor
+    assert r.type("renamed") == b"AI_TENSOR"
+
+
+# --- AOF ----------------------------------------------------------------------------------------
+
+def parse_resp_commands(data):
+    """The commands of an AOF in RESP form: [[arg, ...], ...]."""
+    commands, pos = [], 0
+    while pos < len(data):
+        assert data[pos:pos + 1] == b"*", f"not a RESP array at {pos}: {data[pos:pos + 20]!r}"
+        end = data.index(b"\r\n", pos)
+        count, pos = int(data[pos + 1:end]), end + 2
+        args = []
+        for _ in range(count):
+            end = data.index(b"\r\n", pos)
+            size, pos = int(data[pos + 1:end]), end + 2
+            args.append(data[pos:pos + size])
+            pos += size + 2
+        commands.append(args)
+    return commands
+
+
+def aof_files(server):
+    """{type: [path]} from Redis 7's appendonlydir manifest (b = base, i = incr)."""
+    aof_dir = server.dir / "appendonlydir"
+    files = {}
+    for line in next(aof_dir.glob("*.manifest")).read_text().splitlines():
+        fields = dict(zip(line.split()[0::2], line.split()[1::2]))
+        files.setdefault(fields["type"], []).append(aof_dir / fields["file"])
+    return files
+
+
+def tensorset_command(key, tensor):
+    return [b"AI.TENSORSET", key.encode(), tensor.dtype.encode(),
+            *(str(d).encode() for d in tensor.shape), b"BLOB", tensor.blob]
+
+
+AOF_CONFIG = ["--appendonly", "yes", "--appendfsync", "always"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_aof_replay_and_rewrite_keep_tensors(server_factory, dtype):
+    server = server_factory(config=[*AOF_CONFIG, "--aof-use-rdb-preamble", "no"])
+    expected = store_tensors(server.client(), [dtype])
+    server.restart()
+    assert "DB loaded from append only file" in server.log()
+    assert not (server.dir / "dump.rdb").exists()
+    assert_tensors(server.client(), expected)
+
+    client = server.client()
+    assert client.bgrewriteaof()
+    wait_aof_rewrite(client)
+    [base] = aof_files(server)["b"]
+    assert base.name.endswith(".base.aof")
+    # The rewrite emits one AI.TENSORSET <key> <TYPE> <dims> BLOB <data> per tensor.
+    commands = [c for c in parse_resp_commands(base.read_bytes()) if c[0] != b"SELECT"]
+    assert b"AI.TENSORSET" in base.read_bytes()
+    assert sorted(commands) == sorted(tensorset_command(k, t) for k, t in expected.items())
+    server.restart()
+    assert_tensors(server.client(), expected)
+
+
+def test_aof_rewrite_with_rdb_preamble_keeps_tensors(server_factory):
+    server = server_factory(config=AOF_CONFIG)            # aof-use-rdb-preamble yes: the default
+    client = server.client()
+    expected = store_tensors(client, DTYPES)
+    assert client.bgrewriteaof()
+    wait_aof_rewrite(client)
+    # Written after the rewrite: ends up in the new incremental file.
+    later = make_tensor("STRING", (5,), seed=7)
+    tensorset(client, "later", later)
+    expected["later"] = later
+    server.restart()
+    assert_tensors(server.client(), expected)
+
+
+def test_incremental_aof_holds_tensorset_verbatim(server_factory):
+    server = server_factory(config=AOF_CONFIG)
+    tensor = make_tensor("BOOL", (2, 3))
+    tensorset(server.client(), "t", tensor)
+    [incr] = aof_files(server)["i"]
+    commands = parse_resp_commands(incr.read_bytes())
+    assert tensorset_command("t", tensor) in commands
+
+
+# --- replication --------------------------------------------------------------------------------
+
+REPLICATION_MODES = {
+    # name: (primary options, replica options)
+    "disk": (["--repl-diskless-sync", "no"], []),
+    "diskless": (["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"], []),
+    "diskless-load": (["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"],
+                      ["--repl-diskless-load", "swapdb"]),
+}
+
+
+def attach_replica(server_factory, primary, options=()):
+    replica = server_factory(name="replica", config=[*options, "--replicaof", "127.0.0.1",
+                                                     str(primary.port)])
+    wait_info(replica.client(), "replication", master_link_status="up")
+    return replica
+
+
+def wait_replicated(replica_client, expected):
+    def replicated():
+        try:
+            assert_tensors(replica_client, expected)
+            return True
+        except (AssertionError, redis.ResponseError):
+            return False
+    wait_until(replicated, "the replica to hold the primary's tensors")
+    assert_tensors(replica_client, expected)
+
+
+@pytest.mark.parametrize("mode", REPLICATION_MODES)
+def test_replica_receives_tensors(server_factory, mode):
+    primary_options, replica_options = REPLICATION_MODES[mode]
+    primary = server_factory(name="primary", config=primary_options)
+    client = primary.client()
+    # Stored before the replica attaches: they travel in the full sync.
+    expected = store_tensors(client, DTYPES, prefix="before:")
+    replica = attach_replica(server_factory, primary, replica_options)
+    replica_client = replica.client()
+    assert_tensors(replica_client, expected)
+
+    # Stored afterwards: propagated command by command.
+    expected.update(store_tensors(client, DTYPES, seed=1, prefix="after:"))
+    assert client.wait(1, TIMEOUT * 1000) == 1
+    wait_replicated(replica_client, expected)
+
+    # Overwrites and deletions follow too.
+    expected["before:FLOAT:scalar"] = make_tensor("FLOAT", (), seed=2)
+    tensorset(client, "before:FLOAT:scalar", expected["before:FLOAT:scalar"])
+    client.delete("after:STRING:cube")
+    del expected["after:STRING:cube"]
+    assert client.wait(1, TIMEOUT * 1000) == 1
+    wait_replicated(replica_client, expected)
+
+
+def test_replica_refuses_tensorset(server_factory):
+    primary = server_factory(name="primary", config=REPLICATION_MODES["diskless"][0])
+    replica = attach_replica(server_factory, primary)
+    with pytest.raises(redis.exceptions.ReadOnlyError):
+        replica.client().execute_command("AI.TENSORSET", "t", "INT8", "VALUES", 1)
+
+
+# --- fork after the frameworks started their threads --------------------------------------------
+
+def test_bgsave_after_backends_loaded(server_factory):
+    server = server_factory()
+    client = server.client()
+    load_backends(client)
+    expected = store_tensors(client, DTYPES)
+    assert client.bgsave()
+    wait_bgsave(client)
+    server.restart(save=False)                  # from the BGSAVE's dump.rdb
+    assert_tensors(server.client(), expected)
+
+
+def test_bgrewriteaof_after_backends_loaded(server_factory):
+    server = server_factory(config=[*AOF_CONFIG, "--aof-use-rdb-preamble", "no"])
+    client = server.client()
+    load_backends(client)
+    expected = store_tensors(client, DTYPES)
+    assert client.bgrewriteaof()
+    wait_aof_rewrite(client)
+    [base] = aof_files(server)["b"]
+    assert b"AI.TENSORSET" in base.read_bytes()
+    server.restart()
+    assert_tensors(server.client(), expected)
+
+
+def test_full_sync_after_backends_loaded(server_factory):
+    primary = server_factory(name="primary", config=REPLICATION_MODES["disk"][0])
+    client = primary.client()
+    load_backends(client)
+    expected = store_tensors(client, ["FLOAT", "STRING", "BOOL"])
+    replica = attach_replica(server_factory, primary)
+    assert_tensors(replica.client(), expected)
+
+
+# --- signals ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_shuts_down_with_a_save(server_factory, signum):
+    """The frameworks must not take over SIGTERM/SIGINT from Redis: the server
+    still saves (because of `save 900 1`) and exits cleanly."""
     server = server_factory(config=["--save", "900 1"])
     client = server.client()
-    for backend in ("TORCH", "ONNX"):
-        assert client.execute_command("AI.CONFIG", "LOADBACKEND", backend, "x") == b"OK"
-    store_all(client)
-    return server
-
-
-def test_bgsave_and_bgrewriteaof_after_backends_loaded(loaded_server):
-    client = loaded_server.client()
-    client.bgsave()
-    wait_for(client, "persistence", rdb_bgsave_in_progress=0, rdb_last_bgsave_status="ok")
-    client.config_set("appendonly", "yes")         # starts a rewrite
-    wait_for(client, "persistence", aof_rewrite_in_progress=0, aof_rewrite_scheduled=0,
-             aof_last_bgrewrite_status="ok")
-    loaded_server.restart()
-    assert_all(loaded_server.client())
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signals_still_shut_redis_down(loaded_server, signum):
-    os.kill(loaded_server.proc.pid, signum)
-    assert loaded_server.proc.wait(30) == 0
-    assert "DB saved on disk" in loaded_server.log()
-    loaded_server.start()
-    assert_all(loaded_server.client())
+    load_backends(client)
+    expected = store_tensors(client, ["DOUBLE", "STRING"])
+    os.kill(server.proc.pid, signum)
+    assert server.proc.wait(TIMEOUT) == 0
+    log = server.log()
+    assert "DB saved on disk" in log
+    assert (server.dir / "dump.rdb").exists()
+    server.start()
+    assert_tensors(server.client(), expected)

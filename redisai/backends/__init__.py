@@ -67,7 +67,10 @@ class Settings:
     """Load-time configuration a session is created with."""
 
     def __init__(self, intra_op: int, inter_op: int, execution_timeout_ms: int):
-        self.intra_op = intra_op                  # 0: the framework's default
+        # 0 (unset): one thread per call; requests run in parallel on the
+        # THREADS_PER_QUEUE workers instead. Frameworks' own pools spin
+        # between calls and oversubscribe a small box.
+        self.intra_op = intra_op or 1
         self.inter_op = inter_op
         self.execution_timeout_ms = execution_timeout_ms
 

@@ -27,6 +27,13 @@ def _refuse_external_data(blob):
             raise BackendError("Initializer tensors with external data is not allowed.")
 
 
+def text(element):
+    try:
+        return element.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BackendError("ERR ONNX STRING elements must be valid UTF-8") from None
+
+
 class Session:
     """One InferenceSession; ORT sessions are safe to run from many threads."""
 
@@ -41,6 +48,8 @@ class Session:
         options = ort.SessionOptions()
         options.intra_op_num_threads = settings.intra_op
         options.inter_op_num_threads = settings.inter_op
+        # Idle intra-op threads must not spin: the worker threads own the CPUs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(bytes(blob), options, providers=providers)
         except Exception as exc:
@@ -52,8 +61,8 @@ class Session:
     def run(self, arrays):
         feed = {}
         for name, array in zip(self.inputs, arrays):
-            if array.dtype == object:   # STRING: ORT wants text, not bytes
-                array = np.array([e.decode("utf-8", "surrogateescape") for e in array.reshape(-1)],
+            if array.dtype == object:   # STRING: ORT's Python API takes text only
+                array = np.array([text(e) for e in array.reshape(-1)],
                                  dtype=object).reshape(array.shape)
             feed[name] = array
         options = ort.RunOptions()

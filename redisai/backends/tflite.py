@@ -15,7 +15,7 @@ class Session:
     def __init__(self, blob, device, inputs, outputs, settings):
         try:
             self.interpreter = interpreter.Interpreter(model_content=bytes(blob),
-                                                       num_threads=settings.intra_op or None)
+                                                       num_threads=settings.intra_op)
         except Exception:
             raise BackendError("Failed to load model from buffer") from None
         try:

@@ -11,7 +11,6 @@ VERSION = torch.__version__
 # torch's intra-op thread count is a per-thread setting: every worker thread
 # must set it, or a busy box oversubscribes (35 us calls became 16 ms).
 _thread_settings = threading.local()
-DEFAULT_THREADS = torch.get_num_threads()     # read on the main thread, at import
 
 
 def device_for(device):
@@ -24,13 +23,12 @@ def device_for(device):
 
 
 def output_count(return_type):
-    """Outputs of a forward() return annotation: Tensor 1, Tuple its members."""
+    """Outputs of a forward() return annotation: a Tensor is one, a Tuple its
+    Tensor members, a List one (its length is only known when it runs)."""
     kind = return_type.kind()
     if kind == "TupleType":
         return sum(output_count(t) for t in return_type.elements())
-    if kind == "ListType":
-        return 1
-    return 1
+    return 1 if kind in ("TensorType", "ListType") else 0
 
 
 class Session:
@@ -56,7 +54,7 @@ class Session:
     def _configure_thread(self):
         if getattr(_thread_settings, "done", False):
             return
-        torch.set_num_threads(self.intra_op if self.intra_op > 0 else DEFAULT_THREADS)
+        torch.set_num_threads(self.intra_op)
         _thread_settings.done = True
 
     def run(self, arrays, deadline_check=None):

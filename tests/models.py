@@ -1,0 +1,307 @@
+"""Test models, built at test time with the real frameworks, and reference
+runners that execute them with the same frameworks in the test process.
+
+Each builder returns the serialized blob the module stores. The heavy
+frameworks (TensorFlow above all) are imported only by the builders that need
+them, so a run that selects no TF test never pays for the import."""
+import io
+
+import numpy as np
+
+SEED = 1234
+
+# ONNX element types for the RedisAI tensor types (tensors.md).
+ONNX_IDENTITY_TYPES = ("FLOAT", "DOUBLE", "INT8", "INT16", "INT32", "INT64",
+                       "UINT8", "UINT16", "BOOL", "STRING")
+
+
+# ---------------------------------------------------------------- ONNX
+
+ANY_2D = ["d0", "d1"]       # symbolic dimensions: any 2-D shape
+
+def _onnx_model(graph):
+    import onnx
+    from onnx import helper
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                              producer_name="redisai-tests")
+    model.ir_version = 8            # old enough for any recent ONNX Runtime
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def onnx_mlp():
+    """Two inputs, two outputs: x [N,4], z [N,3] ->
+    y = relu(x@W1+b1)@W2+b2 + z  [N,3],  h = relu(x@W1+b1)  [N,8]."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(SEED)
+    weights = {"W1": rng.standard_normal((4, 8)), "b1": rng.standard_normal(8),
+               "W2": rng.standard_normal((8, 3)), "b2": rng.standard_normal(3)}
+    init = [numpy_helper.from_array(w.astype(np.float32), name) for name, w in weights.items()]
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["xw1"]),
+             helper.make_node("Add", ["xw1", "b1"], ["pre"]),
+             helper.make_node("Relu", ["pre"], ["h"]),
+             helper.make_node("MatMul", ["h", "W2"], ["hw2"]),
+             helper.make_node("Add", ["hw2", "b2"], ["lin"]),
+             helper.make_node("Add", ["lin", "z"], ["y"])]
+    f32 = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("x", f32, ["N", 4]),
+         helper.make_tensor_value_info("z", f32, ["N", 3])],
+        [helper.make_tensor_value_info("y", f32, ["N", 3]),
+         helper.make_tensor_value_info("h", f32, ["N", 8])],
+        init)
+    return _onnx_model(graph)
+
+
+def onnx_large():
+    """y = x @ W with W [2048, 4096] float: a 32 MiB model."""
+    from onnx import TensorProto, helper, numpy_helper
+    weights = np.random.default_rng(SEED).standard_normal((2048, 4096)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "large",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2048])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4096])],
+        [numpy_helper.from_array(weights, "W")])
+    return _onnx_model(graph)
+
+
+def onnx_sum(n=5):
+    """n float inputs i0..i{n-1} of one 2-D shape, one output s = their sum."""
+    from onnx import TensorProto, helper
+    names = [f"i{k}" for k in range(n)]
+    graph = helper.make_graph(
+        [helper.make_node("Sum", names, ["s"])], "sum",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ANY_2D) for name in names],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, ANY_2D)])
+    return _onnx_model(graph)
+
+
+def onnx_identity(dtype):
+    """2-D input -> output unchanged, for one RedisAI dtype."""
+    from onnx import TensorProto, helper
+    elem = getattr(TensorProto, dtype)
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"])], f"identity_{dtype.lower()}",
+        [helper.make_tensor_value_info("input", elem, ANY_2D)],
+        [helper.make_tensor_value_info("output", elem, ANY_2D)])
+    return _onnx_model(graph)
+
+
+def onnx_with_sequence():
+    """x [2-D] -> y = x (a tensor) and s = [x] (a sequence, not a tensor)."""
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"]),
+         helper.make_node("SequenceConstruct", ["x"], ["s"])], "with_sequence",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ANY_2D)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ANY_2D),
+         helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, ANY_2D)])
+    return _onnx_model(graph)
+
+
+def onnx_external_weights(location):
+    """y = x @ W, W [4,3] float stored in the external file `location` (the
+    raw little-endian data of W is returned with the blob)."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.external_data_helper import set_external_data
+    weights = np.arange(12, dtype=np.float32).reshape(4, 3)
+    w = numpy_helper.from_array(weights, "W")
+    set_external_data(w, location=location)
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "external",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString(), weights.tobytes()
+
+
+def onnx_run(blob, *arrays):
+    """The model run by ONNX Runtime in this process. STRING tensors are
+    object arrays of bytes on both sides (ONNX Runtime wants str)."""
+    import onnxruntime as ort
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    feed = {i.name: _text(a) for i, a in zip(session.get_inputs(), arrays)}
+    return [_bytes(a) for a in session.run(None, feed)]
+
+
+def _text(array):
+    if getattr(array, "dtype", None) != object:
+        return array
+    return np.array([e.decode() for e in array.reshape(-1)], dtype=object).reshape(array.shape)
+
+
+def _bytes(array):
+    if getattr(array, "dtype", None) != object:      # also sequences: lists
+        return array
+    return np.array([e.encode() for e in array.reshape(-1)], dtype=object).reshape(array.shape)
+
+
+def onnx_names(blob):
+    import onnxruntime as ort
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    return [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()]
+
+
+# ---------------------------------------------------------------- TorchScript
+
+def _torch_save(module):
+    import torch
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    return buffer.getvalue()
+
+
+def torch_pair():
+    """Scripted: forward(x [N,4], z [N,3]) -> Tuple[y [N,3], h [N,8]]."""
+    import torch
+    from torch import nn
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1 = nn.Linear(4, 8)
+            self.l2 = nn.Linear(8, 3)
+
+        def forward(self, x, z):
+            h = torch.relu(self.l1(x))
+            return self.l2(h) + z, h
+
+    torch.manual_seed(SEED)
+    return _torch_save(torch.jit.script(Pair()))
+
+
+def torch_traced():
+    """Traced: forward(a [N,3], b [N,3]) -> a @ W + b, one Tensor."""
+    import torch
+    from torch import nn
+
+    class Affine(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(3, 3))
+
+        def forward(self, a, b):
+            return a @ self.w + b
+
+    torch.manual_seed(SEED)
+    example = (torch.zeros(2, 3), torch.zeros(2, 3))
+    return _torch_save(torch.jit.trace(Affine(), example))
+
+
+def torch_slow():
+    """Scripted: forward(x [N,64], n int64 scalar) applies n tanh(x@W) steps,
+    so a test picks how long a run takes."""
+    import torch
+    from torch import nn
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(64, 64) / 8)
+
+        def forward(self, x, n):
+            for _ in range(int(n.item())):
+                x = torch.tanh(x @ self.w)
+            return x
+
+    torch.manual_seed(SEED)
+    return _torch_save(torch.jit.script(Slow()))
+
+
+def torch_tensor_and_int():
+    """Scripted: forward(x) -> Tuple[Tensor, int]: one Tensor member."""
+    import torch
+    from torch import nn
+    from typing import Tuple
+
+    class TensorAndInt(nn.Module):
+        def forward(self, x) -> Tuple[torch.Tensor, int]:
+            return x + 1, 7
+
+    return _torch_save(torch.jit.script(TensorAndInt()))
+
+
+def torch_load(blob):
+    import torch
+    return torch.jit.load(io.BytesIO(blob))
+
+
+def torch_run(blob, *arrays):
+    import torch
+    with torch.no_grad():
+        result = torch_load(blob)(*[torch.from_numpy(a) for a in arrays])
+    result = result if isinstance(result, tuple) else (result,)
+    return [t.numpy() for t in result]
+
+
+def torch_input_names(blob):
+    return [a.name for a in torch_load(blob).forward.schema.arguments[1:]]
+
+
+# ---------------------------------------------------------------- TensorFlow
+
+def tf_mul(shape=None):
+    """A frozen GraphDef: placeholders a, b (float, of `shape`), op mul = a * b."""
+    import tensorflow as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        a = tf.compat.v1.placeholder(tf.float32, shape=shape, name="a")
+        b = tf.compat.v1.placeholder(tf.float32, shape=shape, name="b")
+        tf.multiply(a, b, name="mul")
+    return graph.as_graph_def().SerializeToString()
+
+
+def tf_run(blob, inputs, outputs, *arrays):
+    import tensorflow as tf
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(blob)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return session.run([f"{name}:0" for name in outputs],
+                           {f"{name}:0": a for name, a in zip(inputs, arrays)})
+
+
+# ---------------------------------------------------------------- TFLite
+
+def tflite_pair():
+    """Converted from a tf.function: (x [2,3], y [2,3]) float ->
+    (x * 2 + y, x - y)."""
+    import tensorflow as tf
+
+    class Pair(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([2, 3], tf.float32, name="x"),
+                                      tf.TensorSpec([2, 3], tf.float32, name="y")])
+        def __call__(self, x, y):
+            return {"double_plus": x * 2.0 + y, "minus": x - y}
+
+    module = Pair()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.__call__.get_concrete_function()], module)
+    return converter.convert()
+
+
+def _tflite_interpreter(blob):
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_content=blob)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def tflite_run(blob, *arrays):
+    interpreter = _tflite_interpreter(blob)
+    for detail, array in zip(interpreter.get_input_details(), arrays):
+        interpreter.set_tensor(detail["index"], array)
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
+
+
+def tflite_names(blob):
+    interpreter = _tflite_interpreter(blob)
+    return ([d["name"] for d in interpreter.get_input_details()],
+            [d["name"] for d in interpreter.get_output_details()])
