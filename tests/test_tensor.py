@@ -588,3 +588,29 @@ def test_unallocatable_zero_filled_is_an_error(server_factory):
     assert client.ping()
     assert not client.exists("k")
     assert tset(client, "k", "FLOAT", 2, "VALUES", 1, 2) == b"OK"
+
+
+@pytest.mark.parametrize("dtype, shape, values", [
+    ("FLOAT", [2, 3], np.arange(6, dtype=np.float32)),
+    ("INT16", [4], np.array([-3, 0, 7, 32767], dtype=np.int16)),
+    ("BOOL", [3], np.array([1, 0, 1], dtype=np.bool_)),
+    ("UINT8", [300000], np.arange(300000, dtype=np.uint32).astype(np.uint8)),   # kept argument
+])
+def test_python_sees_tensor_memory_without_a_copy(r, dtype, shape, values):
+    """AI._TENSORVIEW runs numpy inside redis-server on a buffer-protocol view
+    of the tensor: the array's data pointer is the module's memory."""
+    r.execute_command("AI.TENSORSET", "t", dtype, *shape, "BLOB", values.tobytes())
+    reply = r.execute_command("AI._TENSORVIEW", "t")
+    view = dict(zip(reply[::2], reply[1::2]))
+    assert view[b"zero_copy"] == 1
+    assert view[b"dtype"] == values.dtype.name.encode()
+    assert view[b"shape"] == shape
+    assert float(view[b"sum"]) == pytest.approx(float(values.astype(np.float64).sum()))
+
+
+def test_tensorview_errors(r):
+    r.set("s", "x")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        r.execute_command("AI._TENSORVIEW", "s")
+    with pytest.raises(ResponseError, match="tensor key is empty"):
+        r.execute_command("AI._TENSORVIEW", "missing")
