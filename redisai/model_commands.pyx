@@ -64,22 +64,26 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
     return REDISMODULE_OK
 
 
-cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    if argc < 6:
+ctypedef Err (*ModelParser)(RedisModuleString **argv, int argc, Model **out,
+                            int *blob_at) noexcept nogil
+
+
+cdef int parse_and_store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int min_argc,
+                         ModelParser parse) noexcept nogil:
+    if argc < min_argc:
         return reply_arity(ctx, argv[0])
     cdef Model *m = NULL
     cdef int blob_at = 0
-    cdef Err err = parse_modelstore(argv, argc, &m, &blob_at)
+    cdef Err err = parse(argv, argc, &m, &blob_at)
     return store(ctx, argv, argc, m, blob_at, err)
+
+
+cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    return parse_and_store(ctx, argv, argc, 6, parse_modelstore)
 
 
 cdef int cmd_modelset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    if argc < 4:
-        return reply_arity(ctx, argv[0])
-    cdef Model *m = NULL
-    cdef int blob_at = 0
-    cdef Err err = parse_modelset(argv, argc, &m, &blob_at)
-    return store(ctx, argv, argc, m, blob_at, err)
+    return parse_and_store(ctx, argv, argc, 4, parse_modelset)
 
 
 cdef void reply_names(RedisModuleCtx *ctx, uint32_t n, char **names) noexcept nogil:
