@@ -7,11 +7,13 @@ from libc.signal cimport SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGPI
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy
 from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 from redisai.rm cimport *
 from redisai.tensor cimport *
 from redisai.model cimport Model, ModelRun, model_set_names, rm_strndup, set_session_release
 from redisai.errors cimport Err, error_message
+from redisai.clock cimport now_ns
 from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_lock, pthread_mutex_unlock
 
 cdef extern from "<string.h>" nogil:
@@ -176,22 +178,10 @@ sys.stderr = RedisLog(b"warning", 2)
 
 # ---- models ------------------------------------------------------------------
 
-cdef extern from "<time.h>" nogil:
-    ctypedef long time_t
-    struct timespec:
-        time_t tv_sec
-        long tv_nsec
-    int clock_gettime(int clk, timespec *ts)
-    enum: CLOCK_MONOTONIC
-
 cdef object numpy = None                  # imported with the first model
-cdef dict NUMPY_DTYPES = None              # numpy dtype name -> DType
-
-
-cdef long long now_us() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec * 1000000 + ts.tv_nsec // 1000
+cdef dict NUMPY_DTYPES = None              # numpy dtype number -> DType
+cdef object BackendError = None
+cdef object string_blob = None
 
 
 cdef char *error_text(object exc) noexcept:
@@ -202,14 +192,24 @@ cdef char *error_text(object exc) noexcept:
 
 
 cdef void import_numpy():
-    global numpy, NUMPY_DTYPES
+    global numpy, NUMPY_DTYPES, BackendError, string_blob
     if numpy is not None:
         return
     import numpy as np
+    from redisai import backends
     numpy = np
-    NUMPY_DTYPES = {"float32": DT_FLOAT, "float64": DT_DOUBLE, "int8": DT_INT8, "int16": DT_INT16,
-                    "int32": DT_INT32, "int64": DT_INT64, "uint8": DT_UINT8, "uint16": DT_UINT16,
-                    "bool": DT_BOOL, "object": DT_STRING}
+    BackendError = backends.BackendError
+    string_blob = backends.string_blob
+    # Keyed by dtype number (dtype.name is slow, and int64 has two numbers).
+    by_kind = {("f", 4): DT_FLOAT, ("f", 8): DT_DOUBLE, ("i", 1): DT_INT8, ("i", 2): DT_INT16,
+               ("i", 4): DT_INT32, ("i", 8): DT_INT64, ("u", 1): DT_UINT8, ("u", 2): DT_UINT16,
+               ("b", 1): DT_BOOL}
+    NUMPY_DTYPES = {}
+    for code in np.typecodes["All"]:
+        d = np.dtype(code)
+        dtype = DT_STRING if d.kind in "OSU" else by_kind.get((d.kind, d.itemsize))
+        if dtype is not None:
+            NUMPY_DTYPES[d.num] = dtype
 
 
 cdef list c_names(uint32_t n, char **names):
@@ -265,12 +265,11 @@ cdef object input_array(Tensor *t):
     """A numpy view of a tensor (no copy); STRING tensors become an array of
     bytes elements (frameworks need one object per element)."""
     array = numpy.asarray(tensor_view(t, False))
-    shape = tuple(tensor_dims(t)[i] for i in range(t.ndims))
     if t.dtype == DT_STRING:
         elements = array.tobytes().split(b"\0")[:-1]
         out = numpy.empty(len(elements), dtype=object)
         out[:] = elements
-        return out.reshape(shape)
+        return out.reshape([tensor_dims(t)[i] for i in range(t.ndims)])
     if t.external and (<size_t>tensor_data(t)) % dtype_info(t.dtype).size:
         # A large BLOB kept in its (unaligned) argument string: frameworks need
         # aligned elements, so this one input is copied, here on the worker.
@@ -278,32 +277,30 @@ cdef object input_array(Tensor *t):
     return array
 
 
-cdef Tensor *output_tensor(object result) except NULL:
-    """Copies a backend output into a new Redis-allocated tensor."""
-    from redisai.backends import BackendError, string_blob
-    array = numpy.asarray(result)
-    dtype = NUMPY_DTYPES.get(array.dtype.name)
-    if array.dtype.kind in "SU":
-        dtype = DT_STRING
+cdef Tensor *output_tensor(object array) except NULL:
+    """Copies a backend output (a numpy array) into a new Redis-allocated tensor."""
+    dtype = NUMPY_DTYPES.get(array.dtype.num)
     if dtype is None:
         raise BackendError("ERR unsupported dtype")
-    cdef uint32_t ndims = array.ndim
+    shape = array.shape
+    cdef uint32_t ndims = len(shape)
     cdef int64_t *dims = <int64_t *>RedisModule_Alloc((ndims + 1) * sizeof(int64_t))
+    cdef uint32_t i
     for i in range(ndims):
-        dims[i] = array.shape[i]
-    cdef const unsigned char[::1] data
+        dims[i] = shape[i]
     if dtype == DT_STRING:
-        blob = string_blob(array)
-        data = blob
-    else:
+        array = string_blob(array)
+    elif not array.flags.c_contiguous:
         array = numpy.ascontiguousarray(array)
-        data = array.reshape(-1).view(numpy.uint8) if array.size else b""
-    cdef Tensor *t = tensor_new(dtype, ndims, dims, data.shape[0])
+    cdef Py_buffer data
+    PyObject_GetBuffer(array, &data, PyBUF_SIMPLE)
+    cdef Tensor *t = tensor_new(dtype, ndims, dims, data.len)
     RedisModule_Free(dims)
+    if t != NULL:
+        memcpy(tensor_data(t), data.buf, data.len)
+    PyBuffer_Release(&data)
     if t == NULL:
         raise MemoryError("OOM not enough memory for the tensor")
-    if data.shape[0]:
-        memcpy(tensor_data(t), &data[0], data.shape[0])
     return t
 
 
@@ -318,12 +315,12 @@ cdef void run_locked(ModelRun *run) noexcept:
     try:
         session = <object>run.model.session
         arrays = [input_array(run.inputs[i]) for i in range(run.ninputs)]
-        start = now_us()
+        start = now_ns()
         results = session.run(arrays)
-        run.duration_us = now_us() - start
+        run.duration_us = (now_ns() - start) // 1000
         for i in range(min(run.noutputs, len(results))):
             if results[i] is not None:
-                run.outputs[i] = output_tensor(results[i])
+                run.outputs[i] = output_tensor(numpy.asarray(results[i]))
     except BaseException as exc:
         run.error = error_text(exc)
 

@@ -45,6 +45,8 @@ cdef Request *request_new(RequestKind kind, RedisModuleString **keys, int nkeys)
     memset(req, 0, sizeof(Request))
     req.kind = kind
     req.job.run = run_request
+    req.job.done = hand_back_request
+    req.job.alike = NULL
     req.job.arg = req
     req.keys = retain_strings(keys, nkeys)
     req.nkeys = nkeys
@@ -72,7 +74,7 @@ cdef long long first_dim(ModelRun *run) noexcept nogil:
 
 
 cdef void run_request(void *arg) noexcept nogil:
-    """Worker side: run or build, then hand the request back to the main thread."""
+    """Worker side: run or build."""
     cdef Request *req = <Request *>arg
     if req.kind == BUILD_MODEL:
         # Joining the chunks of a large model is done here, not on the main thread.
@@ -86,6 +88,11 @@ cdef void run_request(void *arg) noexcept nogil:
     else:
         run_model(req.run)
         stats_add(req.run.model, req.run.duration_us, first_dim(req.run), req.run.error != NULL)
+
+
+cdef void hand_back_request(void *arg) noexcept nogil:
+    """Worker side, after run_request: the main thread replies (reply_request)."""
+    cdef Request *req = <Request *>arg
     RedisModule_UnblockClient(req.bc, req)
 
 
@@ -140,6 +147,7 @@ cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString
                            long long timeout_ms) noexcept nogil:
     cdef Request *req = request_new(RUN_MODEL, output_keys, run.noutputs)
     req.run = run
+    req.job.alike = run.model
     if timeout_ms > 0:
         req.deadline = RedisModule_Milliseconds() + timeout_ms
     block_and_queue(ctx, req)

@@ -6,7 +6,7 @@ from redisai.queue cimport queue_push
 from redisai.tensor cimport tensor_release
 from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_lock, pthread_mutex_unlock
 
-cdef extern from "refcount.h" nogil:
+cdef extern from "atomics.h" nogil:
     void rai_incref(int *rc)
     int rai_decref(int *rc)
     void rai_add(long long *counter, long long value)
@@ -116,6 +116,8 @@ cdef void model_release(Model *m) noexcept nogil:
         # This may run on the main or the lazy-free thread: never wait for the
         # GIL there, let a worker drop the Python object.
         m.destroy_job.run = destroy
+        m.destroy_job.done = NULL
+        m.destroy_job.alike = NULL
         m.destroy_job.arg = m
         queue_push(m.queue, &m.destroy_job)
     else:

@@ -4,7 +4,9 @@ from redisai.pthread cimport pthread_t, pthread_mutex_t, pthread_cond_t
 ctypedef void (*JobFunc)(void *arg) noexcept nogil
 
 ctypedef struct Job:
-    JobFunc run
+    JobFunc run                 # the work, on a worker
+    JobFunc done                # hands the result back (may be held, see queue.pyx); or NULL
+    const void *alike           # jobs with the same non-NULL value take about as long
     void *arg
     Job *next
 
@@ -14,6 +16,8 @@ ctypedef struct RunQueue:
     pthread_cond_t ready
     Job *head
     Job *tail
+    int length                  # queued jobs
+    int spinning                # workers polling `head` instead of waiting on `ready`
     int nthreads
     pthread_t *threads
     RunQueue *next              # the list of all queues (main thread only)

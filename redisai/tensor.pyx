@@ -7,7 +7,7 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBUF_FORMAT
 from redisai.rm cimport (RedisModuleString, RedisModule_Free, RedisModule_MallocSize, rm_try_alloc,
                          RedisModule_RetainString, RedisModule_FreeString, RedisModule_StringPtrLen)
 
-cdef extern from "refcount.h" nogil:
+cdef extern from "atomics.h" nogil:
     void rai_incref(int *rc)
     int rai_decref(int *rc)
 

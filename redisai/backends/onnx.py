@@ -59,18 +59,18 @@ class Session:
         self.timeout_s = settings.execution_timeout_ms / 1000
 
     def run(self, arrays):
-        feed = {}
-        for name, array in zip(self.inputs, arrays):
+        feed = dict(zip(self.inputs, arrays))
+        for name, array in feed.items():
             if array.dtype == object:   # STRING: ORT's Python API takes text only
-                array = np.array([text(e) for e in array.reshape(-1)],
-                                 dtype=object).reshape(array.shape)
-            feed[name] = array
-        options = ort.RunOptions()
-        with watchdog.watching(options, self.timeout_s):
-            try:
-                results = self.session.run(None, feed, options)
-            except Exception as exc:
-                raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
+                feed[name] = np.array([text(e) for e in array.reshape(-1)],
+                                      dtype=object).reshape(array.shape)
+        options = watchdog.start(self.timeout_s)
+        try:
+            results = self.session.run(self.outputs, feed, options)
+        except Exception as exc:
+            raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
+        finally:
+            watchdog.stop(options)
         # Sequences and maps (e.g. ZipMap) are not tensors: those outputs are skipped.
         return [r if isinstance(r, np.ndarray) else None for r in results]
 
@@ -78,39 +78,40 @@ class Session:
 class Watchdog:
     """MODEL_EXECUTION_TIMEOUT: a thread that sets the terminate flag of ONNX
     runs that outlive the limit (ORT then fails them with "Exiting due to
-    terminate flag being set to true.")."""
+    terminate flag being set to true."). Each worker thread reuses one
+    RunOptions: this is on every call's path."""
 
     PERIOD_S = 0.05
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.running = {}               # id(options) -> (options, deadline)
+        self.deadlines = {}             # RunOptions of a running call -> deadline
+        self.local = threading.local()
         self.thread = None
 
-    def watching(self, options, timeout_s):
-        watchdog = self
+    def start(self, timeout_s):
+        options = getattr(self.local, "options", None)
+        if options is None:
+            options = self.local.options = ort.RunOptions()
+        options.terminate = False
+        with self.lock:
+            self.deadlines[options] = time.monotonic() + timeout_s
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.loop, daemon=True,
+                                               name="ai-onnx-watchdog")
+                self.thread.start()
+        return options
 
-        class Watch:
-            def __enter__(self):
-                with watchdog.lock:
-                    watchdog.running[id(options)] = (options, time.monotonic() + timeout_s)
-                    if watchdog.thread is None:
-                        watchdog.thread = threading.Thread(target=watchdog.loop, daemon=True,
-                                                           name="ai-onnx-watchdog")
-                        watchdog.thread.start()
-
-            def __exit__(self, *exc):
-                with watchdog.lock:
-                    del watchdog.running[id(options)]
-
-        return Watch()
+    def stop(self, options):
+        with self.lock:
+            del self.deadlines[options]
 
     def loop(self):
         while True:
             time.sleep(self.PERIOD_S)
             now = time.monotonic()
             with self.lock:
-                for options, deadline in self.running.values():
+                for options, deadline in self.deadlines.items():
                     if now > deadline:
                         options.terminate = True
 

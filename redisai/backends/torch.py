@@ -12,6 +12,12 @@ VERSION = torch.__version__
 # must set it, or a busy box oversubscribes (35 us calls became 16 ms).
 _thread_settings = threading.local()
 
+# Inputs are read-only views of the keyspace tensors; forward() does not write
+# them. (A filter set once: catch_warnings() per call is slow and not
+# thread-safe.)
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable",
+                        category=UserWarning)
+
 
 def device_for(device):
     gpu = gpu_index(device)
@@ -59,11 +65,7 @@ class Session:
 
     def run(self, arrays, deadline_check=None):
         self._configure_thread()
-        with warnings.catch_warnings():
-            # Inputs are read-only views of the keyspace tensors; forward()
-            # does not write them.
-            warnings.simplefilter("ignore", UserWarning)
-            tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
+        tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
         with torch.no_grad():
             try:
                 result = self.module(*tensors)
