@@ -50,10 +50,17 @@ class Session:
         options.inter_op_num_threads = settings.inter_op
         # Idle intra-op threads must not spin: the worker threads own the CPUs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No per-session arena: it keeps each model's peak for good.
+        options.enable_cpu_mem_arena = False
         try:
             self.session = ort.InferenceSession(bytes(blob), options, providers=providers)
         except Exception as exc:
             raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
+        # ORT's wrapper keeps the model bytes for re-creating the session on
+        # another provider after a failure: a second copy of the weights per
+        # model, beside the blob the module keeps. No fallback, no copy.
+        self.session.disable_fallback()
+        self.session._model_bytes = None
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.timeout_s = settings.execution_timeout_ms / 1000
