@@ -58,24 +58,28 @@ class Session:
         self.outputs = [""] * output_count(schema.returns[0].type) if schema.returns else []
 
     def _configure_thread(self):
-        if getattr(_thread_settings, "done", False):
-            return
+        # Per thread: the intra-op thread count and grad mode (workers never
+        # need autograd; setting it once saves a no_grad() block per call).
         torch.set_num_threads(self.intra_op)
+        torch.set_grad_enabled(False)
         _thread_settings.done = True
 
-    def run(self, arrays, deadline_check=None):
-        self._configure_thread()
-        tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
-        with torch.no_grad():
-            try:
-                result = self.module(*tensors)
-            except Exception as exc:
-                raise BackendError(str(exc)) from None
+    def run(self, arrays):
+        if not getattr(_thread_settings, "done", False):
+            self._configure_thread()
+        if self.device.type == "cpu":
+            tensors = [torch.from_numpy(a) for a in arrays]
+        else:
+            tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
+        try:
+            result = self.module(*tensors)
+        except Exception as exc:
+            raise BackendError(str(exc)) from None
         flat = []
         flatten(result, flat)
         if len(flat) != len(self.outputs):
             raise BackendError("Function returned unexpected number of outputs - forward")
-        return [t.detach().contiguous().cpu().numpy() for t in flat]
+        return [t.numpy() if t.device.type == "cpu" else t.cpu().numpy() for t in flat]
 
 
 def flatten(value, out):
