@@ -45,3 +45,58 @@ bench: build
 
 clean:
 	rm -rf build install-cpu install-gpu
+
+# ---------------------------------------------------------------- Docker image
+# docker/Dockerfile, built and run without a Docker engine: buildah builds it
+# (on a Debian base that docker/make-base.sh makes with debootstrap, unless
+# DOCKER_BASE names another), podman with runc runs it; both on the overlay
+# storage driver. The CPU torch wheel comes from this machine's pip (copied into
+# docker/wheels/), else from PyTorch's CPU index; this machine's CA bundle is
+# passed as the build secret ca-bundle. README "Docker".
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml 2>/dev/null)
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)
+IMAGE ?= redisai:$(VERSION)-$(VARIANT)
+LOCAL_BASE := localhost/redisai-base:bookworm
+DOCKER_BASE ?= $(LOCAL_BASE)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+BUILDAH := $(SUDO) buildah --storage-driver overlay
+PODMAN := $(SUDO) podman --storage-driver overlay --runtime runc
+.PHONY: docker test-docker docker-base docker-clean
+
+BUD := nice -n 10 $(BUILDAH) bud --isolation chroot --layers --force-rm --pull=false \
+    -f docker/Dockerfile --build-arg BASE=$(DOCKER_BASE) --build-arg VARIANT=$(VARIANT)
+
+/usr/bin/buildah /usr/bin/podman /usr/sbin/runc /usr/sbin/debootstrap &:
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q buildah podman runc debootstrap
+
+docker-base: /usr/bin/buildah /usr/sbin/debootstrap
+	$(BUILDAH) inspect --type image $(LOCAL_BASE) >/dev/null 2>&1 || \
+	    nice -n 10 $(SUDO) sh docker/make-base.sh $(LOCAL_BASE) $(BUILDAH)
+
+# The build stage is tagged $(IMAGE)-build so that the layer cache survives the
+# pruning of images left untagged by earlier builds.
+docker: /usr/bin/buildah $(if $(filter $(LOCAL_BASE),$(DOCKER_BASE)),docker-base)
+	@set -e; args=; \
+	if [ -s "$(CA_BUNDLE)" ]; then args="--secret id=ca-bundle,src=$(CA_BUNDLE)"; fi; \
+	if [ "$(VARIANT)" = cpu ]; then \
+	    if python3 -m pip download -q --no-deps --only-binary :all: --python-version 3.11 \
+	            --dest docker/wheels "torch==$(TORCH_VERSION)+cpu" 2>/dev/null; then \
+	        args="$$args --build-arg TORCH_INDEX_URL="; \
+	    else echo "torch $(TORCH_VERSION)+cpu: not found by this machine's pip; the build uses PyTorch's CPU index"; fi; \
+	fi; \
+	set -x; \
+	$(BUD) $$args --target build -t $(IMAGE)-build .; \
+	$(BUD) $$args -t $(IMAGE) .
+	$(PODMAN) image prune -f >/dev/null
+
+test-docker: docker setup
+	REDISAI_DOCKER_IMAGE=$(IMAGE) REDISAI_PODMAN="$(PODMAN)" \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/docker/test_image.py $(PYTEST_ARGS)
+
+# Removes every redisai image (all variants, the build stages, the base), the
+# layer cache and any container a test run left behind.
+docker-clean:
+	-$(PODMAN) ps -aq --filter name=redisai-test- | xargs -r $(PODMAN) rm --force --volumes
+	-$(BUILDAH) images -q --filter reference='*redisai*' | xargs -r $(BUILDAH) rmi --force
+	-$(PODMAN) image prune -f >/dev/null

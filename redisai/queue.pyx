@@ -70,7 +70,7 @@ cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
         pthread_mutex_unlock(&q.lock)
         hand_back(held)
         pthread_mutex_lock(&q.lock)
-        if q.head == NULL:
+        if q.head == NULL and q.spinning == 0:     # one poller per queue is enough
             q.spinning += 1
             pthread_mutex_unlock(&q.lock)
             spin_for_work(q)

@@ -1,4 +1,5 @@
 """ONNX backend: ONNX Runtime (onnxruntime, or onnxruntime-gpu in the GPU build)."""
+import os
 import re
 import threading
 import time
@@ -7,6 +8,9 @@ import numpy as np
 
 from redisai.backends import BackendError, gpu_index, require
 
+# Its telemetry would write a device id and an event store under $HOME and a
+# file in /tmp, from inside the server; it is read at import.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 ort = require("onnxruntime", "ONNX")
 onnx = require("onnx", "ONNX")
 VERSION = ort.__version__
