@@ -53,6 +53,8 @@ class Session:
         except Exception as exc:
             raise BackendError(str(exc)) from None
         self.module.eval()
+        self.forward = self.module.forward
+        self.cpu = self.device.type == "cpu"
         schema = self.module.forward.schema
         self.inputs = [a.name for a in schema.arguments[1:]]
         self.outputs = [""] * output_count(schema.returns[0].type) if schema.returns else []
@@ -67,19 +69,24 @@ class Session:
     def run(self, arrays):
         if not getattr(_thread_settings, "done", False):
             self._configure_thread()
-        if self.device.type == "cpu":
+        if self.cpu:
             tensors = [torch.from_numpy(a) for a in arrays]
         else:
             tensors = [torch.from_numpy(a).to(self.device) for a in arrays]
         try:
-            result = self.module(*tensors)
+            # forward() itself: Module.__call__'s hook handling is Python code
+            # on every call, and a loaded TorchScript module has no hooks.
+            result = self.forward(*tensors)
         except Exception as exc:
             raise BackendError(str(exc)) from None
-        flat = []
-        flatten(result, flat)
+        if isinstance(result, torch.Tensor):
+            flat = [result]
+        else:
+            flat = []
+            flatten(result, flat)
         if len(flat) != len(self.outputs):
             raise BackendError("Function returned unexpected number of outputs - forward")
-        return [t.numpy() if t.device.type == "cpu" else t.cpu().numpy() for t in flat]
+        return [t.numpy() for t in flat] if self.cpu else [t.cpu().numpy() for t in flat]
 
 
 def flatten(value, out):
