@@ -930,6 +930,30 @@ def test_each_device_string_has_its_own_queue(r, shared_server, slow, mlp, blobs
         assert busy.result() == b"OK"
 
 
+def test_a_reply_is_not_held_behind_another_models_request(r, shared_server, slow, mlp):
+    """Workers hand finished replies back in groups only across requests for
+    the same model: fast requests queued between two slow ones are answered
+    before the second slow one runs, not together with it."""
+    def timed(call, *args):
+        result = call(*args)
+        return result, time.monotonic()
+
+    for _ in range(20):         # warm: short calls are the ones that get held
+        modelexecute(r, "m", ["x", "z"], ["y", "h"])
+    with ThreadPoolExecutor(5) as pool:
+        pool.submit(slow.run, shared_server.client(), 200)
+        wait_blocked(r, 1)
+        fast = [pool.submit(timed, modelexecute, shared_server.client(), "m", ["x", "z"],
+                            ["y", "h"]) for _ in range(3)]
+        wait_blocked(r, 4)
+        second = pool.submit(timed, slow.run, shared_server.client(), 1000)
+        wait_blocked(r, 5)
+        replies = [f.result() for f in fast]
+        second_reply, second_at = second.result()
+    assert [reply for reply, _ in replies] == [b"OK"] * 3 and second_reply == b"OK"
+    assert all(second_at - at > 0.5 for _, at in replies)
+
+
 # ================================================================ AI.INFO and AI._MODELSCAN
 
 @pytest.mark.parametrize("name", CASES)
@@ -1339,3 +1363,4 @@ def test_modelrun_errors(r, mlp, argv, expected):
     r.set("str", "v")
     assert error_reply(r, *argv) == expected
     assert not r.exists("y", "h")
+
