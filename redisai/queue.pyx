@@ -32,9 +32,10 @@ cdef enum:
     # Completions of short jobs are held back while more jobs are queued, then
     # handed back together: each hand-back (RedisModule_UnblockClient) may
     # wake the main thread, and one wake-up for several replies is what lets a
-    # busy queue keep up. Bounded in count and in the oldest one's wait.
-    MAX_HELD = 4
-    HOLD_NS = 200000
+    # busy queue keep up (32 clients on a small model: +30% throughput over
+    # 4 at a time). Bounded in count and in the oldest one's wait.
+    MAX_HELD = 16
+    HOLD_NS = 500000
 
 
 ctypedef struct Held:
@@ -83,11 +84,14 @@ cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
     if q.head == NULL:
         q.tail = NULL
     q.length -= 1
+    cdef int queued = q.length
     pthread_mutex_unlock(&q.lock)
-    # Hold completions only across jobs alike, and only if the oldest would
-    # still be handed back within HOLD_NS should this one take as long as
-    # the last.
+    # Hold completions only across jobs alike, never more than there are
+    # jobs still queued (their clients' next requests keep the queue fed),
+    # and only if the oldest would still be handed back within HOLD_NS should
+    # this job take as long as the last.
     if held.count and (job.alike == NULL or job.alike != held.jobs[0].alike or
+                       held.count > queued or
                        now_ns() - held.since_ns + held.last_run_ns > HOLD_NS):
         hand_back(held)
     return job
