@@ -930,6 +930,26 @@ def test_each_device_string_has_its_own_queue(r, shared_server, slow, mlp, blobs
         assert busy.result() == b"OK"
 
 
+def test_threads_per_queue_2_runs_two_requests_at_once(server_factory, blobs):
+    """Two workers run two requests truly in parallel (the framework computes
+    without the GIL): the backend time AI.INFO adds up for two concurrent
+    ~300 ms requests is about twice the wall time they took, where a single
+    worker runs them back to back."""
+    def overlap(threads_per_queue):
+        server = server_factory(module_args=["THREADS_PER_QUEUE", threads_per_queue])
+        r = server.client()
+        slow = Slow(r, blobs, server.port)
+        with ThreadPoolExecutor(2) as pool:
+            start = time.monotonic()
+            runs = [pool.submit(slow.run, server.client(), 300) for _ in range(2)]
+            assert [f.result() for f in runs] == [b"OK"] * 2
+            wall_us = (time.monotonic() - start) * 1e6
+        return info(r, "slow")["duration"] / wall_us
+
+    assert overlap(1) < 1.1
+    assert overlap(2) > 1.6
+
+
 def test_a_reply_is_not_held_behind_another_models_request(r, shared_server, slow, mlp):
     """Workers hand finished replies back in groups only across requests for
     the same model: fast requests queued between two slow ones are answered
