@@ -283,24 +283,26 @@ cdef Tensor *output_tensor(object array) except NULL:
     if dtype is None:
         raise BackendError("ERR unsupported dtype")
     shape = array.shape
-    cdef uint32_t ndims = len(shape)
-    cdef int64_t *dims = <int64_t *>RedisModule_Alloc((ndims + 1) * sizeof(int64_t))
-    cdef uint32_t i
-    for i in range(ndims):
-        dims[i] = shape[i]
     if dtype == DT_STRING:
         array = string_blob(array)
     elif not array.flags.c_contiguous:
         array = numpy.ascontiguousarray(array)
     cdef Py_buffer data
     PyObject_GetBuffer(array, &data, PyBUF_SIMPLE)
-    cdef Tensor *t = tensor_new(dtype, ndims, dims, data.len)
-    RedisModule_Free(dims)
-    if t != NULL:
+    cdef uint32_t ndims = len(shape)
+    cdef int64_t *dims = <int64_t *>RedisModule_Alloc((ndims + 1) * sizeof(int64_t))
+    cdef uint32_t i
+    cdef Tensor *t = NULL
+    try:
+        for i in range(ndims):
+            dims[i] = shape[i]
+        t = tensor_new(dtype, ndims, dims, data.len)
+        if t == NULL:
+            raise MemoryError("OOM not enough memory for the tensor")
         memcpy(tensor_data(t), data.buf, data.len)
-    PyBuffer_Release(&data)
-    if t == NULL:
-        raise MemoryError("OOM not enough memory for the tensor")
+    finally:
+        RedisModule_Free(dims)
+        PyBuffer_Release(&data)
     return t
 
 
