@@ -46,7 +46,6 @@ cdef Request *request_new(RequestKind kind, RedisModuleString **keys, int nkeys)
     req.kind = kind
     req.job.run = run_request
     req.job.done = hand_back_request
-    req.job.alike = NULL
     req.job.arg = req
     req.keys = retain_strings(keys, nkeys)
     req.nkeys = nkeys

@@ -8,7 +8,6 @@ collect this directory (pyproject: norecursedirs)."""
 import os
 import resource
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from redis.retry import Retry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import models  # noqa: E402  (tests/models.py: the model builders and reference runners)
+from conftest import free_port  # noqa: E402
+from test_models import tensorget, tensorset  # noqa: E402
 
 IMAGE = os.environ.get("REDISAI_DOCKER_IMAGE")
 PODMAN = shlex.split(os.environ.get("REDISAI_PODMAN",
@@ -42,12 +43,6 @@ def podman(*args, check=True, timeout=120):
         raise AssertionError(f"podman {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout}{proc.stderr}")
     return proc.stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def limits():
@@ -129,17 +124,6 @@ def r(container):
     client = container.client()
     client.flushall()
     return client
-
-
-def tensorset(r, key, array):
-    dtype = {np.dtype(np.float32): "FLOAT", np.dtype(np.int64): "INT64"}[array.dtype]
-    assert r.execute_command("AI.TENSORSET", key, dtype, *array.shape,
-                             "BLOB", array.tobytes()) == b"OK"
-
-
-def tensorget(r, key):
-    _, dtype, _, shape, _, blob = r.execute_command("AI.TENSORGET", key, "META", "BLOB")
-    return np.frombuffer(blob, {b"FLOAT": np.float32, b"INT64": np.int64}[dtype]).reshape(shape)
 
 
 def run_model(r, key, inputs, outputs):
