@@ -183,6 +183,12 @@ cdef dict NUMPY_DTYPES = None              # numpy dtype number -> DType
 cdef object BackendError = None
 cdef object string_blob = None
 
+cdef enum:
+    # Outputs at least this large are copied with the GIL released, so other
+    # workers' calls go on meanwhile; for smaller ones the release would cost
+    # more than the copy.
+    GIL_FREE_COPY_BYTES = 1 << 16
+
 
 cdef char *error_text(object exc) noexcept:
     """The reply text for a backend exception, one line, Redis-allocated."""
@@ -299,7 +305,11 @@ cdef Tensor *output_tensor(object array) except NULL:
         t = tensor_new(dtype, ndims, dims, data.len)
         if t == NULL:
             raise MemoryError("OOM not enough memory for the tensor")
-        memcpy(tensor_data(t), data.buf, data.len)
+        if data.len < GIL_FREE_COPY_BYTES:
+            memcpy(tensor_data(t), data.buf, data.len)
+        else:           # `data` holds the array until released below
+            with nogil:
+                memcpy(tensor_data(t), data.buf, data.len)
     finally:
         RedisModule_Free(dims)
         PyBuffer_Release(&data)

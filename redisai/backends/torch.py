@@ -55,7 +55,7 @@ class Session:
         self.module.eval()
         self.forward = self.module.forward
         self.cpu = self.device.type == "cpu"
-        schema = self.module.forward.schema
+        schema = self.forward.schema
         self.inputs = [a.name for a in schema.arguments[1:]]
         self.outputs = [""] * output_count(schema.returns[0].type) if schema.returns else []
 
