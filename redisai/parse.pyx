@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t, int8_t, int16_t, int32_t, uint16_t
-from libc.string cimport memcpy, memset, memchr
+from libc.string cimport memcpy, memset, memchr, strlen
 from libc.math cimport floor
 from posix.strings cimport strncasecmp
 
@@ -41,7 +41,9 @@ VALUE_MAX[<int>DT_BOOL] = 1
 cdef bint token_is(RedisModuleString *arg, const char *word) noexcept nogil:
     cdef size_t len
     cdef const char *s = RedisModule_StringPtrLen(arg, &len)
-    return strncasecmp(s, word, len) == 0 and word[len] == 0
+    # Whole lengths first: an argument with an embedded NUL never matches, and
+    # `word` is never read past its end.
+    return len == strlen(word) and strncasecmp(s, word, len) == 0
 
 
 cdef Err fill_values(Tensor *t, RedisModuleString **vals) noexcept nogil:
