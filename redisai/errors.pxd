@@ -64,13 +64,46 @@ cdef enum Err:
     E_TF_NO_INPUTS_OUTPUTS
     E_TF_NO_OUTPUTS
     E_MODELRUN_ARITY
+    # scripts
+    E_ARITY               # the server's arity error: the caller replies reply_arity(ctx, argv[0])
+    E_MISSING_ENTRY_POINTS
+    E_ENTRY_POINTS_NUMERIC
+    E_MISSING_SOURCE
+    E_SCOPE_FIRST
+    E_KEYS_MISSING
+    E_KEYS_COUNT
+    E_KEYS_ARGS
+    E_SCOPE_NO_COUNT
+    E_SCRIPT_INPUTS_COUNT
+    E_SCRIPT_INPUTS_ARGS
+    E_SCRIPT_ARGS_COUNT
+    E_SCRIPT_ARGS_ARGS
+    E_SCRIPT_OUTPUTS_COUNT
+    E_SCRIPT_OUTPUTS_ARGS
+    E_KEYS_REPEATED
+    E_ARGS_REPEATED
+    E_INPUTS_REPEATED
+    E_OUTPUTS_REPEATED
+    E_SCRIPT_TIMEOUT_MISSING
+    E_SCRIPT_UNEXPECTED   # followed by the offending token
+    E_SCRIPT_AFTER_TIMEOUT
+    E_TIMEOUT_IN_DAG
+    E_SCRIPTRUN_TIMEOUT_TWICE
+    E_SCRIPTRUN_INPUTS_SECTION
+    E_SCRIPTRUN_INPUTS_KEYWORD
+    E_SCRIPTRUN_OUTPUTS_KEYWORD
+    E_SCRIPTRUN_DOLLAR_OUTSIDE
+    E_SCRIPTRUN_DOLLAR_TWICE
+    E_SCRIPTRUN_UNRECOGNIZED
+    E_SCRIPTRUN_SPLIT
     E_COUNT
 
 cdef const char *err_text(Err err) noexcept nogil
 cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil
 # `ERR wrong number of arguments for '<name>' command`, the name as the client
 # typed it (Redis 7's RedisModule_WrongArity lower-cases it).
-# The message of `err` followed by the text of `token` (E_INVALID_ARGUMENT).
+# The message of `err` followed by the text of `token` (E_INVALID_ARGUMENT,
+# E_SCRIPT_UNEXPECTED).
 cdef int reply_error_token(RedisModuleCtx *ctx, Err err, RedisModuleString *token) noexcept nogil
 # "<text of err>: <detail>" (just the text when detail is NULL), allocated.
 cdef char *error_message(Err err, const char *detail) noexcept nogil

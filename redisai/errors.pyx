@@ -74,6 +74,47 @@ TEXT[<int>E_MINBATCHTIMEOUT_NO_BATCH] = b"ERR MINBATCHTIMEOUT specified without 
 TEXT[<int>E_TF_NO_INPUTS_OUTPUTS] = b"ERR Insufficient arguments, INPUTS and OUTPUTS not specified"
 TEXT[<int>E_TF_NO_OUTPUTS] = b"ERR OUTPUTS not specified"
 TEXT[<int>E_MODELRUN_ARITY] = b"ERR wrong number of arguments for 'AI.MODELRUN' command"
+# scripts
+TEXT[<int>E_ARITY] = b"ERR wrong number of arguments"
+TEXT[<int>E_MISSING_ENTRY_POINTS] = b"ERR Insufficient arguments, missing script entry points"
+TEXT[<int>E_ENTRY_POINTS_NUMERIC] = (
+    b"ERR Non numeric entry points number provided to AI.SCRIPTSTORE command")
+TEXT[<int>E_MISSING_SOURCE] = b"ERR Insufficient arguments, missing script SOURCE"
+TEXT[<int>E_SCOPE_FIRST] = (
+    b"ERR KEYS or INPUTS scope must be provided first for AI.SCRIPTEXECUTE command")
+TEXT[<int>E_KEYS_MISSING] = b"ERR Missing arguments after KEYS keyword"
+TEXT[<int>E_KEYS_COUNT] = b"ERR Invalid or negative value found in number of KEYS"
+TEXT[<int>E_KEYS_ARGS] = (b"ERR Number of pre declared KEYS to be used in the command does not match "
+                          b"the number of given arguments")
+TEXT[<int>E_SCOPE_NO_COUNT] = b"ERR Invalid arguments provided to AI.SCRIPTEXECUTE"
+TEXT[<int>E_SCRIPT_INPUTS_COUNT] = b"ERR Invalid argument for inputs count in AI.SCRIPTEXECUTE"
+TEXT[<int>E_SCRIPT_INPUTS_ARGS] = (b"ERR number of inputs to AI.SCRIPTEXECUTE command does not match "
+                                   b"the number of given arguments")
+# "keys" (sic): the reference's text for a bad ARGS count.
+TEXT[<int>E_SCRIPT_ARGS_COUNT] = b"ERR Invalid argument for keys count in AI.SCRIPTEXECUTE"
+TEXT[<int>E_SCRIPT_ARGS_ARGS] = (b"ERR number of args to AI.SCRIPTEXECUTE command does not match "
+                                 b"the number of given arguments")
+TEXT[<int>E_SCRIPT_OUTPUTS_COUNT] = b"ERR Invalid argument for outputs count in AI.SCRIPTEXECUTE"
+TEXT[<int>E_SCRIPT_OUTPUTS_ARGS] = (b"ERR number of outputs to AI.SCRIPTEXECUTE command does not match "
+                                    b"the number of given arguments")
+TEXT[<int>E_KEYS_REPEATED] = b"ERR Already Encountered KEYS scope in AI.SCRIPTEXECUTE command"
+TEXT[<int>E_ARGS_REPEATED] = b"ERR Already Encountered ARGS scope in AI.SCRIPTEXECUTE command"
+TEXT[<int>E_INPUTS_REPEATED] = b"ERR Already Encountered INPUTS scope in AI.SCRIPTEXECUTE command"
+TEXT[<int>E_OUTPUTS_REPEATED] = b"ERR Already Encountered OUTPUTS scope in AI.SCRIPTEXECUTE command"
+TEXT[<int>E_SCRIPT_TIMEOUT_MISSING] = b"ERR No value provided for TIMEOUT in AI.SCRIPTEXECUTE"
+TEXT[<int>E_SCRIPT_UNEXPECTED] = b"ERR Invalid AI.SCRIPTEXECUTE command. Unexpected argument: "
+TEXT[<int>E_SCRIPT_AFTER_TIMEOUT] = b"ERR Encountered problem parsing AI.SCRIPTEXECUTE"
+TEXT[<int>E_TIMEOUT_IN_DAG] = b"ERR TIMEOUT not allowed within a DAG command"
+TEXT[<int>E_SCRIPTRUN_TIMEOUT_TWICE] = b"ERR Already encountered an TIMEOUT section in SCRIPTRUN"
+TEXT[<int>E_SCRIPTRUN_INPUTS_SECTION] = b"ERR Already encountered an INPUTS section in SCRIPTRUN"
+TEXT[<int>E_SCRIPTRUN_INPUTS_KEYWORD] = b"ERR Already encountered an INPUTS keyword in SCRIPTRUN"
+TEXT[<int>E_SCRIPTRUN_OUTPUTS_KEYWORD] = b"ERR Already encountered an OUTPUTS keyword in SCRIPTRUN"
+TEXT[<int>E_SCRIPTRUN_DOLLAR_OUTSIDE] = (
+    b"ERR Encountered a variable size list of tensors outside of input section")
+TEXT[<int>E_SCRIPTRUN_DOLLAR_TWICE] = b"ERR Already encountered a variable size list of tensors"
+TEXT[<int>E_SCRIPTRUN_UNRECOGNIZED] = b"ERR Unrecongnized parameter to SCRIPTRUN"
+# Ours: a section whose names a TIMEOUT clause splits has no single argv range.
+TEXT[<int>E_SCRIPTRUN_SPLIT] = b"ERR TIMEOUT cannot come between the names of a section in SCRIPTRUN"
 
 
 cdef const char *err_text(Err err) noexcept nogil:

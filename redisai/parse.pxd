@@ -41,3 +41,38 @@ cdef Err parse_modelexecute(RedisModuleString **argv, int argc, const Model *m, 
 cdef Err parse_modelset(RedisModuleString **argv, int argc, Model **out, int *blob_at) noexcept nogil
 cdef Err parse_modelrun(RedisModuleString **argv, int argc, const Model *m,
                         ExecuteArgs *out) noexcept nogil
+
+# ---- scripts: argument layout only (no key access); argv[0] is the command
+# or DAG op name, argv[1] the script key. A list's index is meaningful only
+# when its count is > 0.
+ctypedef struct ScriptStoreArgs:
+    int device          # argv index of the device string
+    int tag             # argv index of the tag value, 0: no TAG
+    int entry_points    # argv index of the first entry-point name
+    int nentry          # number of entry points (SCRIPTSET: 0)
+    int source          # argv index of the source text
+
+# AI.SCRIPTSTORE <key> <device> [TAG <tag>] ENTRY_POINTS <n> <fn>... SOURCE <source>
+# (arity included: E_ARITY is replied with reply_arity).
+cdef Err parse_scriptstore(RedisModuleString **argv, int argc, ScriptStoreArgs *out) noexcept nogil
+# AI.SCRIPTSET <key> <device> [TAG <tag>] SOURCE <source> (argc 5 or 7, else E_ARITY).
+cdef Err parse_scriptset(RedisModuleString **argv, int argc, ScriptStoreArgs *out) noexcept nogil
+
+ctypedef struct ScriptExecArgs:
+    int keys, nkeys         # first KEYS name and their count (nkeys 0: no KEYS scope)
+    int inputs, ninputs     # first INPUTS argument and the scope's length (SCRIPTRUN: with `$`)
+    int dollar              # SCRIPTRUN: argv index of the `$` marker (skip it), 0: none
+    int args, nargs
+    int outputs, noutputs
+    long long timeout       # ms, 0: none
+
+# AI.SCRIPTEXECUTE <key> <function> [KEYS n ..] [INPUTS n ..] [ARGS n ..] [OUTPUTS n ..] [TIMEOUT ms]
+# The caller has checked argc >= 3. In a DAG (`in_dag`) the first scope may be
+# any, and a TIMEOUT is E_TIMEOUT_IN_DAG. On E_SCRIPT_UNEXPECTED *bad is the token.
+cdef Err parse_scriptexecute(RedisModuleString **argv, int argc, bint in_dag, ScriptExecArgs *out,
+                             RedisModuleString **bad) noexcept nogil
+# AI.SCRIPTRUN <key> <function> [TIMEOUT ms] INPUTS <in>... [$ <in>...] OUTPUTS <out>...
+# (keywords in any order). The caller has checked argc >= 3. Names of one list
+# that a TIMEOUT clause splits are E_SCRIPTRUN_SPLIT (ours: one range per list).
+cdef Err parse_scriptrun(RedisModuleString **argv, int argc, bint in_dag,
+                         ScriptExecArgs *out) noexcept nogil

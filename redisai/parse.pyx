@@ -509,3 +509,196 @@ cdef Err parse_modelrun(RedisModuleString **argv, int argc, const Model *m,
     if out.noutputs != <int>m.noutputs:
         return E_OUTPUTS_MISMATCH
     return E_OK
+
+
+# ---- scripts -----------------------------------------------------------------
+
+cdef bint integral_value(RedisModuleString *arg, long long *out) noexcept nogil:
+    """A strict integer; like the reference (rmutil's AC_GetLongLong), a
+    decimal with zero fraction such as `2.0` or `1e3` also passes."""
+    cdef double d
+    if RedisModule_StringToLongLong(arg, out) == REDISMODULE_OK:
+        return True
+    if RedisModule_StringToDouble(arg, &d) != REDISMODULE_OK or d != floor(d) or not -9e18 < d < 9e18:
+        return False
+    out[0] = <long long>d
+    return True
+
+
+cdef bint timeout_value(RedisModuleString *arg, long long *out) noexcept nogil:
+    return RedisModule_StringToLongLong(arg, out) == REDISMODULE_OK and out[0] > 0
+
+
+cdef int skip_tag(RedisModuleString **argv, int argc, ScriptStoreArgs *out) noexcept nogil:
+    """Fills device/tag from `<key> <device> [TAG <tag>]`; returns the next index."""
+    memset(out, 0, sizeof(ScriptStoreArgs))
+    out.device = 2
+    if argc > 4 and token_is(argv[3], b"TAG"):
+        out.tag = 4
+        return 5
+    return 3
+
+
+cdef Err parse_scriptstore(RedisModuleString **argv, int argc, ScriptStoreArgs *out) noexcept nogil:
+    if argc < 8:
+        return E_ARITY
+    cdef int i = skip_tag(argv, argc, out)
+    if not token_is(argv[i], b"ENTRY_POINTS"):
+        return E_MISSING_ENTRY_POINTS
+    cdef long long n
+    if not integral_value(argv[i + 1], &n):
+        return E_ENTRY_POINTS_NUMERIC
+    # The reference reads a negative count as a huge unsigned one and runs
+    # out of names.
+    if n < 0 or n > argc - (i + 2):
+        return E_MISSING_ENTRY_POINTS
+    out.entry_points = i + 2
+    out.nentry = <int>n
+    i = out.entry_points + out.nentry
+    if i + 1 >= argc or not token_is(argv[i], b"SOURCE"):
+        return E_MISSING_SOURCE
+    out.source = i + 1
+    return E_OK
+
+
+cdef Err parse_scriptset(RedisModuleString **argv, int argc, ScriptStoreArgs *out) noexcept nogil:
+    if argc != 5 and argc != 7:
+        return E_ARITY
+    cdef int i = skip_tag(argv, argc, out)
+    if i + 1 >= argc or not token_is(argv[i], b"SOURCE"):
+        return E_MISSING_SOURCE
+    out.source = i + 1
+    return E_OK
+
+
+cdef Err execute_scope(RedisModuleString **argv, int argc, int *i, bint *seen, Err repeated,
+                       Err bad_count, Err too_few, int *first, int *count) noexcept nogil:
+    """`<keyword> <n> <name>...` of INPUTS, ARGS or OUTPUTS at argv[*i]. A
+    negative count is refused (the reference takes it as an empty list)."""
+    cdef long long n
+    if seen[0]:
+        return repeated
+    seen[0] = True
+    if i[0] + 1 >= argc:
+        return E_SCOPE_NO_COUNT
+    if RedisModule_StringToLongLong(argv[i[0] + 1], &n) != REDISMODULE_OK or n < 0:
+        return bad_count
+    if n > argc - (i[0] + 2):
+        return too_few
+    first[0] = i[0] + 2
+    count[0] = <int>n
+    i[0] = first[0] + count[0]
+    return E_OK
+
+
+cdef Err parse_scriptexecute(RedisModuleString **argv, int argc, bint in_dag, ScriptExecArgs *out,
+                             RedisModuleString **bad) noexcept nogil:
+    memset(out, 0, sizeof(ScriptExecArgs))
+    if not in_dag and (argc < 4 or not (token_is(argv[3], b"KEYS") or token_is(argv[3], b"INPUTS"))):
+        return E_SCOPE_FIRST
+    cdef bint keys_seen = False, inputs_seen = False, args_seen = False, outputs_seen = False
+    cdef int i = 3
+    cdef long long n
+    cdef Err err = E_OK
+    while i < argc:
+        if token_is(argv[i], b"TIMEOUT"):
+            if i + 1 >= argc:
+                return E_SCRIPT_TIMEOUT_MISSING
+            if not timeout_value(argv[i + 1], &out.timeout):
+                return E_TIMEOUT_INVALID
+            if i + 2 < argc:
+                return E_SCRIPT_AFTER_TIMEOUT
+            # Like the reference, the value is validated before a DAG refuses it.
+            return E_TIMEOUT_IN_DAG if in_dag else E_OK
+        elif token_is(argv[i], b"KEYS"):
+            if keys_seen:
+                return E_KEYS_REPEATED
+            keys_seen = True
+            if argc - i < 3:
+                return E_KEYS_MISSING
+            if RedisModule_StringToLongLong(argv[i + 1], &n) != REDISMODULE_OK or n <= 0:
+                return E_KEYS_COUNT
+            if n > argc - (i + 2):
+                return E_KEYS_ARGS
+            out.keys = i + 2
+            out.nkeys = <int>n
+            i = out.keys + out.nkeys
+        elif token_is(argv[i], b"INPUTS"):
+            err = execute_scope(argv, argc, &i, &inputs_seen, E_INPUTS_REPEATED, E_SCRIPT_INPUTS_COUNT,
+                                E_SCRIPT_INPUTS_ARGS, &out.inputs, &out.ninputs)
+        elif token_is(argv[i], b"ARGS"):
+            err = execute_scope(argv, argc, &i, &args_seen, E_ARGS_REPEATED, E_SCRIPT_ARGS_COUNT,
+                                E_SCRIPT_ARGS_ARGS, &out.args, &out.nargs)
+        elif token_is(argv[i], b"OUTPUTS"):
+            err = execute_scope(argv, argc, &i, &outputs_seen, E_OUTPUTS_REPEATED,
+                                E_SCRIPT_OUTPUTS_COUNT, E_SCRIPT_OUTPUTS_ARGS, &out.outputs,
+                                &out.noutputs)
+        else:
+            bad[0] = argv[i]
+            return E_SCRIPT_UNEXPECTED
+        if err != E_OK:
+            return err
+    return E_OK
+
+
+cdef bint scope_add(int *first, int *count, int i) noexcept nogil:
+    """Appends argv[i] to a SCRIPTRUN section; False when it would not be
+    contiguous with the names already there (a TIMEOUT clause came between)."""
+    if count[0] == 0:
+        first[0] = i
+    elif first[0] + count[0] != i:
+        return False
+    count[0] += 1
+    return True
+
+
+cdef enum:
+    SECTION_NONE
+    SECTION_INPUTS
+    SECTION_OUTPUTS
+
+
+cdef Err parse_scriptrun(RedisModuleString **argv, int argc, bint in_dag,
+                         ScriptExecArgs *out) noexcept nogil:
+    memset(out, 0, sizeof(ScriptExecArgs))
+    cdef int section = SECTION_NONE
+    cdef bint inputs_done = False, timeout_seen = False
+    cdef int i = 3
+    while i < argc:
+        if token_is(argv[i], b"TIMEOUT"):
+            if timeout_seen:
+                return E_SCRIPTRUN_TIMEOUT_TWICE
+            # TIMEOUT as the last argument: the reference reads past argv.
+            if i + 1 >= argc or not timeout_value(argv[i + 1], &out.timeout):
+                return E_TIMEOUT_INVALID
+            timeout_seen = True
+            i += 1
+        elif token_is(argv[i], b"INPUTS"):
+            if inputs_done:
+                return E_SCRIPTRUN_INPUTS_SECTION
+            if section == SECTION_INPUTS:
+                return E_SCRIPTRUN_INPUTS_KEYWORD
+            section = SECTION_INPUTS
+        elif token_is(argv[i], b"OUTPUTS"):
+            if section == SECTION_OUTPUTS:
+                return E_SCRIPTRUN_OUTPUTS_KEYWORD
+            section = SECTION_OUTPUTS
+            inputs_done = True
+        elif token_is(argv[i], b"$"):
+            if section != SECTION_INPUTS:
+                return E_SCRIPTRUN_DOLLAR_OUTSIDE
+            if out.dollar != 0:
+                return E_SCRIPTRUN_DOLLAR_TWICE
+            out.dollar = i
+            if not scope_add(&out.inputs, &out.ninputs, i):
+                return E_SCRIPTRUN_SPLIT
+        elif section == SECTION_INPUTS:
+            if not scope_add(&out.inputs, &out.ninputs, i):
+                return E_SCRIPTRUN_SPLIT
+        elif section == SECTION_OUTPUTS:
+            if not scope_add(&out.outputs, &out.noutputs, i):
+                return E_SCRIPTRUN_SPLIT
+        else:
+            return E_SCRIPTRUN_UNRECOGNIZED
+        i += 1
+    return E_TIMEOUT_IN_DAG if in_dag and timeout_seen else E_OK
