@@ -5,6 +5,8 @@ import directory: if it is an existing directory it is put first on sys.path
 before the framework is imported (to use a framework build outside the
 virtualenv). Any other path, such as the reference's `redisai_torch/...so`
 library names, is accepted and the framework is imported from the virtualenv.
+
+TorchScript scripts (AI.SCRIPTSTORE...) are `script.Script`, on top of the TORCH backend.
 """
 import importlib
 import os
