@@ -16,6 +16,15 @@ static inline void rai_add(long long *counter, long long v) {
 /* A pointer another thread writes under a lock, polled without it. */
 static inline void *rai_load_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 
+/* DAG state shared by the workers running its parts. */
+static inline int rai_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+/* Sets *p from 0 to value; true for the one caller that did. */
+static inline int rai_set_once(int *p, int value) {
+    int expected = 0;
+    return __atomic_compare_exchange_n(p, &expected, value, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
 static inline void rai_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

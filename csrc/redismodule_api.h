@@ -20,6 +20,14 @@
 #define REDISMODULE_KEYTYPE_MODULE 6
 
 #define REDISMODULE_POSTPONED_LEN -1
+
+/* RedisModule_CallReplyType values (RESP2 replies) */
+#define REDISMODULE_REPLY_UNKNOWN -1
+#define REDISMODULE_REPLY_STRING 0
+#define REDISMODULE_REPLY_ERROR 1
+#define REDISMODULE_REPLY_INTEGER 2
+#define REDISMODULE_REPLY_ARRAY 3
+#define REDISMODULE_REPLY_NULL 4
 #define REDISMODULE_NO_EXPIRE -1
 
 #define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
@@ -43,6 +51,8 @@ typedef struct RedisModuleDigest RedisModuleDigest;
 typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
 typedef struct RedisModuleDefragCtx RedisModuleDefragCtx;
+typedef struct RedisModuleCallReply RedisModuleCallReply;
+typedef struct RedisModuleUser RedisModuleUser;
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void *(*RedisModuleTypeLoadFunc)(RedisModuleIO *rdb, int encver);
@@ -119,6 +129,20 @@ typedef struct RedisModuleTypeMethods {
     X(void, ThreadSafeContextLock, (RedisModuleCtx * ctx))                                      \
     X(void, ThreadSafeContextUnlock, (RedisModuleCtx * ctx))                                    \
     X(long long, Milliseconds, (void))                                                          \
+    /* calling commands (scripts' redis.execute), as the calling client's user */               \
+    X(RedisModuleCallReply *, Call, (RedisModuleCtx * ctx, const char *cmdname,                 \
+                                     const char *fmt, ...))                                     \
+    X(int, CallReplyType, (RedisModuleCallReply * reply))                                       \
+    X(const char *, CallReplyStringPtr, (RedisModuleCallReply * reply, size_t *len))            \
+    X(long long, CallReplyInteger, (RedisModuleCallReply * reply))                              \
+    X(size_t, CallReplyLength, (RedisModuleCallReply * reply))                                  \
+    X(RedisModuleCallReply *, CallReplyArrayElement, (RedisModuleCallReply * reply, size_t idx)) \
+    X(void, FreeCallReply, (RedisModuleCallReply * reply))                                      \
+    X(RedisModuleString *, GetCurrentUserName, (RedisModuleCtx * ctx))                          \
+    X(RedisModuleUser *, GetModuleUserFromUserName, (RedisModuleString * name))                 \
+    X(void, FreeModuleUser, (RedisModuleUser * user))                                           \
+    X(int, ACLCheckCommandPermissions, (RedisModuleUser * user, RedisModuleString **argv,       \
+                                        int argc))                                              \
     /* key positions for cluster (getkeys-api) */                                               \
     X(int, IsKeysPositionRequest, (RedisModuleCtx * ctx))                                       \
     X(void, KeyAtPos, (RedisModuleCtx * ctx, int pos))                                          \

@@ -1,5 +1,5 @@
 # The only module that takes the GIL: everything that calls into Python.
-from redisai.rm cimport RedisModuleCtx
+from redisai.rm cimport RedisModuleCtx, RedisModuleBlockedClient, RedisModuleString
 from redisai.errors cimport Err
 
 cdef enum Backend:
@@ -27,15 +27,27 @@ cdef int load_backend(RedisModuleCtx *ctx, int backend, const char *path,
                       bint loaded_is_error) noexcept nogil
 
 from redisai.tensor cimport Tensor
-from redisai.model cimport Model, ModelRun
+from redisai.model cimport Model, Op
 
 # AI._TENSORVIEW: describes a tensor as the backends see it (a numpy view
 # over the module's memory), replying on the calling main thread.
 cdef int reply_tensor_view(RedisModuleCtx *ctx, Tensor *t) noexcept nogil
 
-# Builds m.session from its blob (the backend must be loaded). Worker or main
-# thread. On failure returns REDISMODULE_ERR and sets *error (owned reply text).
+# Builds m.session from its blob (a script: compiles its source; the backend
+# must be loaded). Worker or main thread. On failure returns REDISMODULE_ERR
+# and sets *error (owned reply text).
 cdef int build_model(Model *m, long long intra_op, long long inter_op, long long execution_timeout_ms,
                      char **error) noexcept nogil
-# Runs a model on its inputs; fills run.outputs or run.error, and run.duration_us.
-cdef void run_model(ModelRun *run) noexcept nogil
+
+# What a running script's calls back into the server (redisai.host) act for.
+ctypedef struct CallContext:
+    RedisModuleBlockedClient *bc
+    RedisModuleString *user         # the client's ACL user name; NULL: unrestricted
+
+# Runs a model or script op on op.inputs; fills op.outputs or op.error, and
+# op.duration_us (the backend call alone).
+cdef void run_op(Op *op, const CallContext *call) noexcept nogil
+# The context of the script running on this thread (NULL outside a script).
+cdef const CallContext *current_call() noexcept nogil
+# redisai.host registers the object scripts call back into.
+cdef void set_script_host(object host)

@@ -11,13 +11,21 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 from redisai.rm cimport *
 from redisai.tensor cimport *
-from redisai.model cimport Model, ModelRun, model_set_names, rm_strndup, set_session_release
+from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_SCRIPT, model_set_names, rm_strndup,
+                            set_session_release)
 from redisai.errors cimport Err, error_message
 from redisai.clock cimport now_ns
 from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_lock, pthread_mutex_unlock
 
 cdef extern from "<string.h>" nogil:
     char *strdup(const char *s)
+
+cdef extern from *:
+    """
+    /* The script call a worker thread is running (redisai.host reads it). */
+    static __thread const void *redisai_current_call;
+    """
+    const void *redisai_current_call
 
 BACKENDS[<int>BE_TF] = BackendInfo(b"TF", b"TensorFlow_version", NULL, NULL)
 BACKENDS[<int>BE_TFLITE] = BackendInfo(b"TFLITE", b"TensorFlowLite_version", NULL, NULL)
@@ -243,10 +251,13 @@ cdef int build_locked(Model *m, long long intra_op, long long inter_op, long lon
         import_numpy()
         from redisai import backends
         settings = backends.Settings(intra_op, inter_op, execution_timeout_ms)
-        session = backends.create(BACKENDS[m.backend].name.decode(), m.blob[:m.bloblen],
-                                  m.device.decode(), c_names(m.ninputs, m.inputs),
-                                  c_names(m.noutputs, m.outputs), settings)
-        if m.backend != BE_TF:
+        if m.kind == KIND_SCRIPT:
+            session = new_script(m, settings)
+        else:
+            session = backends.create(BACKENDS[m.backend].name.decode(), m.blob[:m.bloblen],
+                                      m.device.decode(), c_names(m.ninputs, m.inputs),
+                                      c_names(m.noutputs, m.outputs), settings)
+        if m.kind != KIND_SCRIPT and m.backend != BE_TF:
             inputs = [n.encode("utf-8", "surrogateescape") for n in session.inputs]
             outputs = [n.encode("utf-8", "surrogateescape") for n in session.outputs]
             ins = names_array(inputs)
@@ -316,25 +327,64 @@ cdef Tensor *output_tensor(object array) except NULL:
     return t
 
 
-cdef void run_model(ModelRun *run) noexcept nogil:
+cdef object script_host = None
+
+
+cdef void set_script_host(object host):
+    global script_host
+    script_host = host
+
+
+cdef object new_script(Model *m, object settings):
+    from redisai.backends import script
+    script.host = script_host
+    return script.Script(m.blob[:m.bloblen].decode("utf-8", "replace"), m.device.decode(),
+                         c_names(m.nentry, m.entry_points), settings)
+
+
+cdef const CallContext *current_call() noexcept nogil:
+    return <const CallContext *>redisai_current_call
+
+
+cdef list text_list(uint32_t n, RedisModuleString **strings):
+    cdef size_t len
+    cdef const char *s
+    out = []
+    for i in range(n):
+        s = RedisModule_StringPtrLen(strings[i], &len)
+        out.append(s[:len].decode("utf-8", "replace"))
+    return out
+
+
+cdef void run_op(Op *op, const CallContext *call) noexcept nogil:
+    global redisai_current_call
+    redisai_current_call = call
     with gil:
-        run_locked(run)
+        run_locked(op)
+    redisai_current_call = NULL
 
 
-cdef void run_locked(ModelRun *run) noexcept:
+cdef void run_locked(Op *op) noexcept:
     cdef uint32_t i
     cdef long long start
     try:
-        session = <object>run.model.session
-        arrays = [input_array(run.inputs[i]) for i in range(run.ninputs)]
-        start = now_ns()
-        results = session.run(arrays)
-        run.duration_us = (now_ns() - start) // 1000
-        for i in range(min(run.noutputs, len(results))):
+        session = <object>op.model.session
+        arrays = [input_array(op.inputs[i]) for i in range(op.ninputs)]
+        if op.kind == OP_SCRIPT:
+            keys = text_list(op.nkeys, op.keys)
+            args = text_list(op.nargs, op.args)
+            function = op.function.decode("utf-8", "replace")
+            start = now_ns()
+            results = session.run(function, arrays, keys, args, op.noutputs)
+        else:
+            start = now_ns()
+            results = session.run(arrays)
+        op.duration_us = (now_ns() - start) // 1000
+        for i in range(min(op.noutputs, len(results))):
             if results[i] is not None:
-                run.outputs[i] = output_tensor(numpy.asarray(results[i]))
+                op.outputs[i] = output_tensor(numpy.asarray(results[i]))
     except BaseException as exc:
-        run.error = error_text(exc)
+        op.error = error_text(exc)
 
 
 set_session_release(release_session_locked)

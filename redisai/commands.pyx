@@ -5,12 +5,16 @@ from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_release
 from redisai.parse cimport parse_tensorset, parse_tensorget_format
 from redisai.reply cimport reply_tensor
-from redisai.types cimport TensorType, register_types
+from redisai.types cimport TensorType, register_types, set_tensor
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, apply_load_args, cmd_config, info_func
 from redisai.bridge cimport reply_tensor_view
 from redisai.model_commands cimport (cmd_modelstore, cmd_modelget, cmd_modeldel, cmd_modelexecute,
-                                     cmd_modelscan, cmd_info, cmd_modelset, cmd_modelrun)
+                                     cmd_modelscan, cmd_scriptscan, cmd_info, cmd_modelset, cmd_modelrun)
+from redisai.script_commands cimport (cmd_scriptstore, cmd_scriptset, cmd_scriptget, cmd_scriptdel,
+                                      cmd_scriptexecute, cmd_scriptrun)
+from redisai.dag_commands cimport cmd_dagexecute, cmd_dagexecute_ro, cmd_dagrun, cmd_dagrun_ro
+from redisai import host     # registers the object scripts call back into
 
 
 cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode,
@@ -24,19 +28,6 @@ cdef RedisModuleKey *open_tensor_key(RedisModuleCtx *ctx, RedisModuleString *nam
     elif kt != REDISMODULE_KEYTYPE_MODULE or RedisModule_ModuleTypeGetType(key) != TensorType:
         err[0] = E_WRONGTYPE
     return key
-
-
-cdef void set_tensor(RedisModuleKey *key, Tensor *t) noexcept nogil:
-    """Installs a new tensor in a key opened for writing, clearing any TTL as
-    SET does. Overwriting a tensor swaps the value in place: no key deletion
-    and re-insertion on this hot path."""
-    cdef void *old = NULL
-    if RedisModule_ModuleTypeReplaceValue(key, TensorType, t, &old) == REDISMODULE_OK:
-        tensor_release(<Tensor *>old)
-        if RedisModule_GetExpire(key) != REDISMODULE_NO_EXPIRE:
-            RedisModule_SetExpire(key, REDISMODULE_NO_EXPIRE)
-    else:
-        RedisModule_ModuleTypeSetValue(key, TensorType, t)
 
 
 cdef int cmd_tensorset(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
@@ -90,7 +81,7 @@ ctypedef struct CommandSpec:
     int first_key, last_key, key_step
 
 cdef enum:
-    NUM_COMMANDS = 12
+    NUM_COMMANDS = 23
 
 cdef CommandSpec COMMANDS[NUM_COMMANDS]
 COMMANDS[0] = CommandSpec(b"AI.TENSORSET", cmd_tensorset, b"write deny-oom", 1, 1, 1)
@@ -109,6 +100,19 @@ COMMANDS[8] = CommandSpec(b"AI._MODELSCAN", cmd_modelscan, b"readonly", 0, 0, 0)
 COMMANDS[9] = CommandSpec(b"AI.INFO", cmd_info, b"readonly", 1, 1, 1)
 COMMANDS[10] = CommandSpec(b"AI.MODELSET", cmd_modelset, b"write deny-oom", 1, 1, 1)
 COMMANDS[11] = CommandSpec(b"AI.MODELRUN", cmd_modelrun, b"write deny-oom getkeys-api", 3, 3, 1)
+COMMANDS[12] = CommandSpec(b"AI.SCRIPTSTORE", cmd_scriptstore, b"write deny-oom", 1, 1, 1)
+COMMANDS[13] = CommandSpec(b"AI.SCRIPTSET", cmd_scriptset, b"write deny-oom", 1, 1, 1)
+COMMANDS[14] = CommandSpec(b"AI.SCRIPTGET", cmd_scriptget, b"readonly", 1, 1, 1)
+COMMANDS[15] = CommandSpec(b"AI.SCRIPTDEL", cmd_scriptdel, b"write", 1, 1, 1)
+COMMANDS[16] = CommandSpec(b"AI.SCRIPTEXECUTE", cmd_scriptexecute, b"write deny-oom getkeys-api",
+                           5, 5, 1)
+COMMANDS[17] = CommandSpec(b"AI.SCRIPTRUN", cmd_scriptrun, b"write deny-oom getkeys-api", 4, 4, 1)
+COMMANDS[18] = CommandSpec(b"AI._SCRIPTSCAN", cmd_scriptscan, b"readonly", 0, 0, 0)
+COMMANDS[19] = CommandSpec(b"AI.DAGEXECUTE", cmd_dagexecute, b"write deny-oom getkeys-api", 3, 3, 1)
+# Read-only DAGs run on read-only replicas and are not refused under maxmemory.
+COMMANDS[20] = CommandSpec(b"AI.DAGEXECUTE_RO", cmd_dagexecute_ro, b"readonly getkeys-api", 3, 3, 1)
+COMMANDS[21] = CommandSpec(b"AI.DAGRUN", cmd_dagrun, b"write deny-oom getkeys-api", 3, 3, 1)
+COMMANDS[22] = CommandSpec(b"AI.DAGRUN_RO", cmd_dagrun_ro, b"readonly getkeys-api", 3, 3, 1)
 
 
 cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,

@@ -4,175 +4,384 @@ from libc.stdint cimport uint32_t
 
 from redisai.rm cimport *
 from redisai.errors cimport *
-from redisai.tensor cimport Tensor, tensor_retain, tensor_dims, tensor_data, dtype_info
-from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, modelrun_free,
-                            stats_add, stats_register, rm_strndup)
-from redisai.queue cimport Job, queue_push
-from redisai.bridge cimport run_model, backend_error_message
-from redisai.types cimport TensorType, ModelType, replicate_tensorset
-from redisai.config cimport config, build_configured, ensure_backend
+from redisai.tensor cimport Tensor, tensor_retain, tensor_release, tensor_dims
+from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORSET, OP_TENSORGET, OP_PENDING,
+                            OP_DONE, OP_FAILED, model_release, model_set_blob, op_clear, stats_add,
+                            stats_register, rm_strndup)
+from redisai.queue cimport Job, RunQueue, queue_push, queue_push_front
+from redisai.bridge cimport run_op, backend_error_message
+from redisai.types cimport TensorType, ModelType, ScriptType, replicate_tensorset, set_tensor
+from redisai.config cimport ensure_backend, build_configured
+from redisai.reply cimport reply_tensor
+from redisai.pthread cimport (pthread_mutex_init, pthread_mutex_destroy, pthread_mutex_lock,
+                              pthread_mutex_unlock)
 
-cdef enum RequestKind:
-    RUN_MODEL
-    BUILD_MODEL
-
-ctypedef struct Request:
-    Job job
-    RequestKind kind
-    RedisModuleBlockedClient *bc
-    long long deadline              # ms since the epoch, 0: none
-    bint timed_out
-    ModelRun *run                   # RUN_MODEL
-    Model *model                    # BUILD_MODEL
-    char *error                     # BUILD_MODEL failure text
-    RedisModuleString **keys        # RUN_MODEL: output keys; BUILD_MODEL: argv
-    int nkeys
-    int blob_at                     # BUILD_MODEL: index of BLOB in keys
+cdef extern from "atomics.h" nogil:
+    int rai_decref(int *rc)
+    int rai_load_int(const int *p)
+    bint rai_set_once(int *p, int value)
 
 
-cdef RedisModuleString **retain_strings(RedisModuleString **argv, int n) noexcept nogil:
-    cdef RedisModuleString **out = <RedisModuleString **>RedisModule_Alloc(
-        (n + 1) * sizeof(RedisModuleString *))
+# ---------------------------------------------------------------- requests
+
+cdef Dag *dag_new(int nslots, int nops) noexcept nogil:
+    cdef Dag *dag = <Dag *>RedisModule_Alloc(sizeof(Dag))
+    memset(dag, 0, sizeof(Dag))
+    dag.kind = REQ_DAG
+    dag.nslots = nslots
+    dag.slots = <Tensor **>RedisModule_Alloc((nslots + 1) * sizeof(Tensor *))
+    memset(dag.slots, 0, (nslots + 1) * sizeof(Tensor *))
+    dag.nops = nops
+    dag.ops = <Op *>RedisModule_Alloc((nops + 1) * sizeof(Op))
+    memset(dag.ops, 0, (nops + 1) * sizeof(Op))
+    return dag
+
+
+cdef void dag_set_persist(Dag *dag, int n, RedisModuleString **keys, const int *slots) noexcept nogil:
     cdef int i
+    dag.npersist = n
+    dag.persist_keys = <RedisModuleString **>RedisModule_Alloc((n + 1) * sizeof(RedisModuleString *))
+    dag.persist_slots = <int *>RedisModule_Alloc((n + 1) * sizeof(int))
     for i in range(n):
-        out[i] = argv[i]
-        RedisModule_RetainString(NULL, argv[i])
-    return out
+        dag.persist_keys[i] = keys[i]
+        RedisModule_RetainString(NULL, keys[i])
+        dag.persist_slots[i] = slots[i]
 
 
-cdef Request *request_new(RequestKind kind, RedisModuleString **keys, int nkeys) noexcept nogil:
-    cdef Request *req = <Request *>RedisModule_Alloc(sizeof(Request))
-    memset(req, 0, sizeof(Request))
-    req.kind = kind
-    req.job.run = run_request
-    req.job.done = hand_back_request
-    req.job.arg = req
-    req.keys = retain_strings(keys, nkeys)
-    req.nkeys = nkeys
-    return req
+cdef void dag_free(Dag *dag) noexcept nogil:
+    """Main thread (it releases argument strings)."""
+    cdef int i
+    for i in range(dag.nops):
+        op_clear(&dag.ops[i])
+    for i in range(dag.nslots):
+        tensor_release(dag.slots[i])
+    for i in range(dag.npersist):
+        RedisModule_FreeString(NULL, dag.persist_keys[i])
+    for i in range(dag.nparts):
+        RedisModule_Free(dag.parts[i].ops)
+    if dag.nparts > 1:
+        pthread_mutex_destroy(&dag.lock)
+    if dag.call.user != NULL:
+        RedisModule_FreeString(NULL, dag.call.user)
+    RedisModule_Free(dag.parts)
+    RedisModule_Free(dag.persist_keys)
+    RedisModule_Free(dag.persist_slots)
+    RedisModule_Free(dag.ops)
+    RedisModule_Free(dag.slots)
+    RedisModule_Free(dag)
+
+
+ctypedef struct Build:
+    RequestKind kind                # REQ_BUILD
+    Job job
+    RedisModuleBlockedClient *bc
+    Model *model
+    char *error                     # failure text
+    RedisModuleString **argv        # the command, retained
+    int argc
+    int blob_at
+    int nchunks
 
 
 cdef void free_request(RedisModuleCtx *ctx, void *arg) noexcept nogil:
-    cdef Request *req = <Request *>arg
+    cdef Build *build = <Build *>arg
     cdef int i
-    if req.run != NULL:
-        modelrun_free(req.run)
-    model_release(req.model)
-    if req.error != NULL:
-        RedisModule_Free(req.error)
-    for i in range(req.nkeys):
-        RedisModule_FreeString(NULL, req.keys[i])
-    RedisModule_Free(req.keys)
-    RedisModule_Free(req)
-
-
-cdef long long first_dim(ModelRun *run) noexcept nogil:
-    if run.noutputs == 0 or run.outputs[0] == NULL or run.outputs[0].ndims == 0:
-        return 0
-    return tensor_dims(run.outputs[0])[0]
-
-
-cdef void run_request(void *arg) noexcept nogil:
-    """Worker side: run or build."""
-    cdef Request *req = <Request *>arg
-    if req.kind == BUILD_MODEL:
-        # Joining the chunks of a large model is done here, not on the main thread.
-        model_set_blob(req.model, req.keys + req.blob_at + 1, req.nkeys - req.blob_at - 1)
-        if ensure_backend(req.model.backend) != REDISMODULE_OK:
-            req.error = backend_error_message(E_COULD_NOT_LOAD_BACKEND, req.model.backend)
-        elif build_configured(req.model, &req.error) == REDISMODULE_OK:
-            store_built_model(req)
-    elif req.deadline and RedisModule_Milliseconds() > req.deadline:
-        req.timed_out = True
-    else:
-        run_model(req.run)
-        stats_add(req.run.model, req.run.duration_us, first_dim(req.run), req.run.error != NULL)
-
-
-cdef void hand_back_request(void *arg) noexcept nogil:
-    """Worker side, after run_request: the main thread replies (reply_request)."""
-    cdef Request *req = <Request *>arg
-    RedisModule_UnblockClient(req.bc, req)
-
-
-cdef void store_built_model(Request *req) noexcept nogil:
-    """Worker side, the GIL released: stores the model under the server lock
-    and propagates the command, whether or not its client is still there."""
-    cdef RedisModuleCtx *ctx = RedisModule_GetThreadSafeContext(req.bc)
-    RedisModule_ThreadSafeContextLock(ctx)
-    cdef Err err = put_model(ctx, req.keys[1], req.model)
-    if err == E_OK:
-        req.model = NULL
-        RedisModule_Replicate(ctx, RedisModule_StringPtrLen(req.keys[0], NULL), b"v",
-                              req.keys + 1, <size_t>(req.nkeys - 1))
-    RedisModule_ThreadSafeContextUnlock(ctx)
-    RedisModule_FreeThreadSafeContext(ctx)
-    if err != E_OK:
-        req.error = error_message(err, NULL)
-
-
-cdef void write_tensor(RedisModuleCtx *ctx, RedisModuleString *keyname, Tensor *t) noexcept nogil:
-    """Stores an output tensor and propagates it as AI.TENSORSET ... BLOB."""
-    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ | REDISMODULE_WRITE)
-    RedisModule_ModuleTypeSetValue(key, TensorType, tensor_retain(t))
-    RedisModule_CloseKey(key)
-    replicate_tensorset(ctx, keyname, t)
+    if build.kind == REQ_DAG:
+        dag_free(<Dag *>arg)
+        return
+    model_release(build.model)
+    if build.error != NULL:
+        RedisModule_Free(build.error)
+    for i in range(build.argc):
+        RedisModule_FreeString(NULL, build.argv[i])
+    RedisModule_Free(build.argv)
+    RedisModule_Free(build)
 
 
 cdef int reply_request(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    """Main thread, after the worker finished (not called if the client left)."""
-    cdef Request *req = <Request *>RedisModule_GetBlockedClientPrivateData(ctx)
-    cdef uint32_t i
-    if req.kind == BUILD_MODEL:
-        if req.error != NULL:
-            return RedisModule_ReplyWithError(ctx, req.error)
-        return RedisModule_ReplyWithSimpleString(ctx, b"OK")
-    if req.timed_out:
-        return RedisModule_ReplyWithSimpleString(ctx, b"TIMEDOUT")
-    if req.run.error != NULL:
-        return RedisModule_ReplyWithError(ctx, req.run.error)
-    for i in range(req.run.noutputs):
-        if req.run.outputs[i] != NULL:
-            write_tensor(ctx, req.keys[i], req.run.outputs[i])
+    """Main thread, once the work is done (not called if the client left)."""
+    cdef Build *build = <Build *>RedisModule_GetBlockedClientPrivateData(ctx)
+    if build.kind == REQ_DAG:
+        return reply_dag(ctx, <Dag *>build)
+    if build.error != NULL:
+        return RedisModule_ReplyWithError(ctx, build.error)
     return RedisModule_ReplyWithSimpleString(ctx, b"OK")
 
 
-cdef void block_and_queue(RedisModuleCtx *ctx, Request *req) noexcept nogil:
-    req.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
-    queue_push((req.run.model if req.run != NULL else req.model).queue, &req.job)
+cdef void unblock_build(void *arg) noexcept nogil:
+    """Job.done of a build: the main thread replies (reply_request)."""
+    RedisModule_UnblockClient((<Build *>arg).bc, arg)
 
 
-cdef void submit_model_run(RedisModuleCtx *ctx, ModelRun *run, RedisModuleString **output_keys,
-                           long long timeout_ms) noexcept nogil:
-    cdef Request *req = request_new(RUN_MODEL, output_keys, run.noutputs)
-    req.run = run
-    req.job.alike = run.model
-    if timeout_ms > 0:
-        req.deadline = RedisModule_Milliseconds() + timeout_ms
-    block_and_queue(ctx, req)
+cdef void unblock_dag(void *arg) noexcept nogil:
+    """Job.done of the part that finished last."""
+    cdef Dag *dag = (<Part *>arg).dag
+    RedisModule_UnblockClient(dag.call.bc, dag)
 
 
-cdef void submit_model_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv, int argc,
-                             int blob_at) noexcept nogil:
-    cdef Request *req = request_new(BUILD_MODEL, argv, argc)
-    req.model = m
-    req.blob_at = blob_at
-    block_and_queue(ctx, req)
+# ---------------------------------------------------------------- execution (workers)
+
+cdef bint inputs_ready(Dag *dag, Op *op) noexcept nogil:
+    cdef uint32_t i
+    for i in range(op.ninputs):
+        if dag.slots[op.in_slots[i]] == NULL:
+            return False
+    return True
+
+
+cdef void wake_parked(Dag *dag) noexcept nogil:
+    """Requeues parts that wait for an output (dag.lock held): first in their
+    queue, as they are already under way."""
+    cdef int i
+    for i in range(dag.nparts):
+        if dag.parts[i].parked:
+            dag.parts[i].parked = False
+            queue_push_front(dag.parts[i].queue, &dag.parts[i].job)
+
+
+cdef void stop_dag(Dag *dag, int reason) noexcept nogil:
+    if rai_set_once(&dag.stop, reason) and dag.nparts > 1:
+        pthread_mutex_lock(&dag.lock)
+        wake_parked(dag)
+        pthread_mutex_unlock(&dag.lock)
+
+
+cdef long long first_dim(Op *op) noexcept nogil:
+    if op.noutputs == 0 or op.outputs[0] == NULL or op.outputs[0].ndims == 0:
+        return 0
+    return tensor_dims(op.outputs[0])[0]
+
+
+cdef void run_one(Dag *dag, Op *op) noexcept nogil:
+    cdef uint32_t i
+    for i in range(op.ninputs):
+        op.inputs[i] = dag.slots[op.in_slots[i]]
+    run_op(op, &dag.call)
+    if op.error == NULL and not dag.single:
+        for i in range(op.noutputs):
+            if op.outputs[i] == NULL:      # e.g. an ONNX sequence or map
+                op.error = rm_strndup(b"ERR non-tensor output is not supported", 38)
+                break
+    stats_add(op.model, op.duration_us, first_dim(op) if op.kind == OP_MODEL else 0,
+              op.error != NULL)
+    if op.error != NULL:
+        op.state = OP_FAILED
+        return
+    if dag.nparts > 1:
+        pthread_mutex_lock(&dag.lock)
+    for i in range(op.noutputs):
+        dag.slots[op.out_slots[i]] = op.outputs[i]
+        op.outputs[i] = NULL
+    op.state = OP_DONE
+    if dag.nparts > 1:
+        wake_parked(dag)
+        pthread_mutex_unlock(&dag.lock)
+
+
+cdef bint park_unless_ready(Dag *dag, Part *part, Op *op) noexcept nogil:
+    """True if the part parked itself (another device's output is missing);
+    the part must then not be touched: a waking part may already run it."""
+    if dag.nparts == 1:
+        return False
+    pthread_mutex_lock(&dag.lock)
+    # Stops are checked under the lock too: a stop wakes parked parts under it.
+    part.parked = rai_load_int(&dag.stop) == RUNNING and not inputs_ready(dag, op)
+    cdef bint parked = part.parked
+    pthread_mutex_unlock(&dag.lock)
+    return parked
+
+
+cdef bint run_part(void *arg) noexcept nogil:
+    """Job.run of a part: its ops in order, until done, stopped or waiting.
+    True (hand back) only for the part that finished last."""
+    cdef Part *part = <Part *>arg
+    cdef Dag *dag = part.dag
+    cdef Op *op
+    while part.next < part.nops and rai_load_int(&dag.stop) == RUNNING:
+        if dag.deadline and RedisModule_Milliseconds() > dag.deadline:
+            stop_dag(dag, STOP_TIMEDOUT)
+            break
+        op = &dag.ops[part.ops[part.next]]
+        if park_unless_ready(dag, part, op):
+            return False
+        if rai_load_int(&dag.stop) != RUNNING:
+            break
+        run_one(dag, op)
+        if op.state == OP_FAILED:
+            stop_dag(dag, STOP_FAILED)
+            break
+        part.next += 1
+    return rai_decref(&dag.unfinished) == 0
+
+
+cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
+    cdef int i, j, n = 0
+    cdef RunQueue *q
+    cdef Op *op
+    cdef Part *part
+    # One part per device queue, in order of first use.
+    dag.parts = <Part *>RedisModule_Alloc((dag.nops + 1) * sizeof(Part))
+    memset(dag.parts, 0, (dag.nops + 1) * sizeof(Part))
+    for i in range(dag.nops):
+        op = &dag.ops[i]
+        if op.kind != OP_MODEL and op.kind != OP_SCRIPT:
+            continue
+        q = op.model.queue
+        for j in range(n + 1):
+            if j == n or dag.parts[j].queue == q:
+                break
+        part = &dag.parts[j]
+        if j == n:
+            n += 1
+            part.queue = q
+            part.dag = dag
+            part.ops = <int *>RedisModule_Alloc((dag.nops + 1) * sizeof(int))
+            part.job.run = run_part
+            part.job.done = unblock_dag
+            part.job.arg = part
+            # Completions of one-op requests of the same model may be handed
+            # back together (queue.pyx).
+            part.job.alike = op.model if dag.nops == 1 else NULL
+        part.ops[part.nops] = i
+        part.nops += 1
+    dag.nparts = n
+    dag.unfinished = n
+    if n == 0:                              # only TENSORSET / TENSORGET ops
+        reply_dag(ctx, dag)
+        dag_free(dag)
+        return REDISMODULE_OK
+    if n > 1:
+        pthread_mutex_init(&dag.lock, NULL)
+    dag.call.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
+    for i in range(n):
+        queue_push(dag.parts[i].queue, &dag.parts[i].job)
+    return REDISMODULE_OK
+
+
+# ---------------------------------------------------------------- reply (main thread)
+
+cdef Err persist(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
+    """Writes the persisted slots (each propagated as AI.TENSORSET ... BLOB);
+    stops at a key of another type. Slots never produced are skipped."""
+    cdef int i
+    cdef Tensor *t
+    cdef RedisModuleKey *key
+    cdef int kt
+    for i in range(dag.npersist):
+        t = dag.slots[dag.persist_slots[i]]
+        if t == NULL:
+            continue
+        key = RedisModule_OpenKey(ctx, dag.persist_keys[i], REDISMODULE_READ | REDISMODULE_WRITE)
+        kt = RedisModule_KeyType(key)
+        if kt != REDISMODULE_KEYTYPE_EMPTY and (kt != REDISMODULE_KEYTYPE_MODULE or
+                                                RedisModule_ModuleTypeGetType(key) != TensorType):
+            RedisModule_CloseKey(key)
+            return E_WRONGTYPE
+        set_tensor(key, tensor_retain(t))
+        RedisModule_CloseKey(key)
+        replicate_tensorset(ctx, dag.persist_keys[i], t)
+    return E_OK
+
+
+cdef void reply_op(RedisModuleCtx *ctx, Dag *dag, Op *op) noexcept nogil:
+    cdef Tensor *t
+    if op.kind == OP_TENSORGET:
+        t = dag.slots[op.in_slots[0]]
+        if t == NULL:
+            RedisModule_ReplyWithSimpleString(ctx, b"NA")
+        else:
+            reply_tensor(ctx, t, op.format)
+    elif op.state == OP_FAILED:
+        RedisModule_ReplyWithError(ctx, op.error)
+    elif op.state == OP_PENDING and op.kind != OP_TENSORSET:
+        RedisModule_ReplyWithSimpleString(ctx, b"NA")
+    else:
+        RedisModule_ReplyWithSimpleString(ctx, b"OK")
+
+
+cdef int reply_dag(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
+    if dag.stop == STOP_TIMEDOUT:
+        return RedisModule_ReplyWithSimpleString(ctx, b"TIMEDOUT")
+    if dag.single and dag.ops[0].state == OP_FAILED:
+        return RedisModule_ReplyWithError(ctx, dag.ops[0].error)
+    cdef Err err = persist(ctx, dag) if dag.stop == RUNNING else E_OK
+    if dag.single:
+        return reply_error(ctx, err) if err != E_OK else RedisModule_ReplyWithSimpleString(ctx, b"OK")
+    cdef int i
+    RedisModule_ReplyWithArray(ctx, dag.nops + (err != E_OK))
+    for i in range(dag.nops):
+        reply_op(ctx, dag, &dag.ops[i])
+    if err != E_OK:
+        reply_error(ctx, err)
+    return REDISMODULE_OK
+
+
+# ---------------------------------------------------------------- builds
+
+cdef bint run_build(void *arg) noexcept nogil:
+    """Job.run of a build: join the blob, build, store under the server lock."""
+    cdef Build *build = <Build *>arg
+    cdef Model *m = build.model
+    model_set_blob(m, build.argv + build.blob_at + 1, build.nchunks)
+    if ensure_backend(m.backend) != REDISMODULE_OK:
+        build.error = backend_error_message(E_COULD_NOT_LOAD_BACKEND, m.backend)
+    elif build_configured(m, &build.error) == REDISMODULE_OK:
+        store_built(build)
+    return True
+
+
+cdef void store_built(Build *build) noexcept nogil:
+    """Worker side, the GIL released: stores the model or script under the
+    server lock and propagates the command, whether or not its client is
+    still there."""
+    cdef RedisModuleCtx *ctx = RedisModule_GetThreadSafeContext(build.bc)
+    RedisModule_ThreadSafeContextLock(ctx)
+    cdef Err err = put_model(ctx, build.argv[1], build.model)
+    if err == E_OK:
+        build.model = NULL
+        RedisModule_Replicate(ctx, RedisModule_StringPtrLen(build.argv[0], NULL), b"v",
+                              build.argv + 1, <size_t>(build.argc - 1))
+    RedisModule_ThreadSafeContextUnlock(ctx)
+    RedisModule_FreeThreadSafeContext(ctx)
+    if err != E_OK:
+        build.error = error_message(err, NULL)
+
+
+cdef void submit_build(RedisModuleCtx *ctx, Model *m, RedisModuleString **argv, int argc,
+                       int blob_at, int nchunks) noexcept nogil:
+    cdef Build *build = <Build *>RedisModule_Alloc(sizeof(Build))
+    memset(build, 0, sizeof(Build))
+    build.kind = REQ_BUILD
+    build.model = m
+    build.argv = <RedisModuleString **>RedisModule_Alloc((argc + 1) * sizeof(RedisModuleString *))
+    cdef int i
+    for i in range(argc):
+        build.argv[i] = argv[i]
+        RedisModule_RetainString(NULL, argv[i])
+    build.argc = argc
+    build.blob_at = blob_at
+    build.nchunks = nchunks
+    build.job.run = run_build
+    build.job.done = unblock_build
+    build.job.arg = build
+    build.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
+    queue_push(m.queue, &build.job)
 
 
 cdef Err put_model(RedisModuleCtx *ctx, RedisModuleString *keyname, Model *m) noexcept nogil:
-    """Sets a built model at a key that is empty or holds a model; on E_OK the
-    key owns `m`."""
+    """Sets a built model or script at a key that is empty or holds one of the
+    same kind; on E_OK the key owns `m`."""
+    cdef RedisModuleType *mt = ScriptType if m.kind == KIND_SCRIPT else ModelType
     cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ | REDISMODULE_WRITE)
     cdef int kt = RedisModule_KeyType(key)
     if kt != REDISMODULE_KEYTYPE_EMPTY and (kt != REDISMODULE_KEYTYPE_MODULE or
-                                            RedisModule_ModuleTypeGetType(key) != ModelType):
+                                            RedisModule_ModuleTypeGetType(key) != mt):
         RedisModule_CloseKey(key)
         return E_WRONGTYPE
     cdef size_t len
     cdef const char *name = RedisModule_StringPtrLen(keyname, &len)
     stats_register(m, name, len)
-    RedisModule_ModuleTypeSetValue(key, ModelType, m)
+    RedisModule_ModuleTypeSetValue(key, mt, m)
     RedisModule_CloseKey(key)
     return E_OK
 

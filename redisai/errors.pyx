@@ -115,6 +115,38 @@ TEXT[<int>E_SCRIPTRUN_DOLLAR_TWICE] = b"ERR Already encountered a variable size 
 TEXT[<int>E_SCRIPTRUN_UNRECOGNIZED] = b"ERR Unrecongnized parameter to SCRIPTRUN"
 # Ours: a section whose names a TIMEOUT clause splits has no single argv range.
 TEXT[<int>E_SCRIPTRUN_SPLIT] = b"ERR TIMEOUT cannot come between the names of a section in SCRIPTRUN"
+# script commands and DAGs
+TEXT[<int>E_SCRIPT_EMPTY] = b"ERR script key is empty"
+TEXT[<int>E_SCRIPTEXECUTE_ARITY] = b"ERR wrong number of arguments for 'AI.SCRIPTEXECUTE' command"
+TEXT[<int>E_SCRIPTRUN_ARITY] = b"ERR wrong number of arguments for 'AI.SCRIPTRUN' command"
+TEXT[<int>E_DAGEXECUTE_ARITY] = b"ERR missing arguments for 'AI.DAGEXECUTE' command"
+TEXT[<int>E_DAGEXECUTE_RO_ARITY] = b"ERR missing arguments for 'AI.DAGEXECUTE_RO' command"
+TEXT[<int>E_DAGRUN_ARITY] = b"ERR wrong number of arguments for 'AI.DAGRUN' command"
+TEXT[<int>E_DAGRUN_RO_ARITY] = b"ERR wrong number of arguments for 'AI.DAGRUN_RO' command"
+TEXT[<int>E_LOAD_MISSING] = b"ERR missing arguments after LOAD keyword in DAG command"
+TEXT[<int>E_LOAD_COUNT] = b"ERR invalid or negative value found in number of keys to LOAD"
+TEXT[<int>E_LOAD_MISMATCH] = (
+    b"ERR number of keys to LOAD into DAG does not match the number of given arguments")
+TEXT[<int>E_PERSIST_RO] = b"ERR PERSIST cannot be specified in a read-only DAG"
+TEXT[<int>E_PERSIST_MISSING] = b"ERR missing arguments after PERSIST keyword in DAG command"
+TEXT[<int>E_PERSIST_COUNT] = b"ERR invalid or negative value found in number of keys to PERSIST"
+TEXT[<int>E_PERSIST_UNIQUE] = b"ERR PERSIST keys must be unique"
+TEXT[<int>E_PERSIST_MISMATCH] = (
+    b"ERR number of keys to PERSIST after DAG execution does not match the number of given arguments")
+TEXT[<int>E_ROUTING_MISSING] = b"ERR Missing ROUTING value"
+TEXT[<int>E_DAG_UNEXPECTED] = b"ERR Invalid DAG command. Unexpected argument:  "
+TEXT[<int>E_DAG_KEYWORD_REQUIRED] = (
+    b"ERR AI.DAGEXECUTE and AI.DAGEXECUTE_RO commands must contain at least one out of ROUTING, "
+    b"LOAD, PERSIST keywords")
+TEXT[<int>E_DAG_EMPTY] = b"ERR DAG is empty"
+TEXT[<int>E_DAG_SCRIPT_RO] = b"ERR AI.SCRIPTEXECUTE command cannot be specified in a read-only DAG"
+TEXT[<int>E_DAG_MODELRUN_IN_EXECUTE] = b"Deprecated AI.MODELRUN cannot be used in AI.DAGEXECUTE command"
+TEXT[<int>E_DAG_SCRIPTRUN_IN_EXECUTE] = b"Deprecated AI.SCRIPTRUN cannot be used in AI.DAGEXECUTE command"
+TEXT[<int>E_DAG_MODELEXECUTE_IN_RUN] = b"AI.MODELEXECUTE cannot be used in a deprecated AI.DAGRUN command"
+TEXT[<int>E_DAG_SCRIPTEXECUTE_IN_RUN] = b"AI.SCRIPTEXECUTE cannot be used in a deprecated AI.DAGRUN command"
+TEXT[<int>E_DAG_UNSUPPORTED_OP] = b"Unsupported command within DAG"
+TEXT[<int>E_DAG_INPUT_NOT_FOUND] = b"ERR INPUT key cannot be found in DAG"
+TEXT[<int>E_DAG_PERSIST_NOT_FOUND] = b"ERR PERSIST key cannot be found in DAG"
 
 
 cdef const char *err_text(Err err) noexcept nogil:

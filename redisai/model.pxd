@@ -1,5 +1,6 @@
-# A stored model: its options, its original blob and names (kept in C so RDB
-# and AOF never ask a backend to serialise), and the live backend session.
+# A stored model or script: its options, its original blob (a script's: its
+# source) and names (kept in C so RDB and AOF never ask a backend to
+# serialise), and the live backend session.
 from libc.stdint cimport uint64_t, uint32_t, uint8_t
 from redisai.tensor cimport Tensor
 from redisai.queue cimport RunQueue, Job
@@ -11,8 +12,13 @@ ctypedef struct RunStats:
     long long calls
     long long errors
 
+cdef enum StoredKind:
+    KIND_MODEL
+    KIND_SCRIPT                 # TorchScript source; backend is TORCH
+
 ctypedef struct Model:
     int refcount
+    uint8_t kind                # StoredKind
     uint8_t backend             # bridge.Backend
     char *device                # as typed
     char *tag
@@ -24,8 +30,10 @@ ctypedef struct Model:
     uint32_t noutputs
     char **inputs               # names (TF: as given; others: introspected)
     char **outputs
-    char *blob
+    char *blob                  # scripts: the source, NUL-terminated
     size_t bloblen
+    uint32_t nentry             # scripts: declared entry points
+    char **entry_points
     void *session               # the backend's Python object (owned), NULL until built
     RunQueue *queue
     char *key                   # key name of its statistics entry (NULL: none)
@@ -40,6 +48,7 @@ cdef Model *model_new(int backend, const char *device, const char *tag, size_t t
 cdef void model_set_blob(Model *m, RedisModuleString **chunks, int n) noexcept nogil
 cdef void model_set_names(Model *m, uint32_t ninputs, const char **inputs,
                           uint32_t noutputs, const char **outputs) noexcept nogil
+cdef void model_set_entry_points(Model *m, uint32_t n, const char **names) noexcept nogil
 cdef Model *model_retain(Model *m) noexcept nogil
 # Drops a reference; the last one queues the session's release on a worker.
 cdef void model_release(Model *m) noexcept nogil
@@ -58,16 +67,41 @@ cdef void stats_foreach(void (*fn)(const char *, size_t, Model *, void *) noexce
 ctypedef void (*SessionRelease)(void *session) noexcept nogil
 cdef void set_session_release(SessionRelease fn) noexcept nogil
 
-# One model execution: inputs resolved on the main thread, outputs (NULL where
-# the backend produced none) and error filled by a worker.
-ctypedef struct ModelRun:
-    Model *model
+# One operation of an execution request (redisai.dag): a model or script
+# call, or a DAG's TENSORSET / TENSORGET. Slots index the request's tensor
+# table; `inputs` are borrowed from it while the op runs, `outputs` (NULL
+# where the backend produced none) and `error` are filled by a worker.
+cdef enum OpKind:
+    OP_TENSORSET
+    OP_TENSORGET
+    OP_MODEL
+    OP_SCRIPT
+
+cdef enum OpState:
+    OP_PENDING                  # not executed (NA in a DAG reply)
+    OP_DONE
+    OP_FAILED
+
+ctypedef struct Op:
+    uint8_t kind                # OpKind
+    uint8_t state               # OpState
+    int format                  # TENSORGET: parse.FMT_* set
+    Model *model                # model or script (a reference)
+    char *function              # script: the function's name
     uint32_t ninputs
+    int *in_slots
     Tensor **inputs
     uint32_t noutputs
+    int *out_slots
     Tensor **outputs
+    uint32_t nkeys              # script: KEYS and ARGS (retained argument strings)
+    RedisModuleString **keys
+    uint32_t nargs
+    RedisModuleString **args
     char *error                 # reply text, owned; NULL on success
     long long duration_us
 
-cdef ModelRun *modelrun_new(Model *m, uint32_t ninputs, uint32_t noutputs) noexcept nogil
-cdef void modelrun_free(ModelRun *run) noexcept nogil
+# Allocates the slot and tensor arrays of an op (zeroed).
+cdef void op_init(Op *op, int kind, Model *m, uint32_t ninputs, uint32_t noutputs) noexcept nogil
+# Releases what an op owns (main thread: it releases argument strings).
+cdef void op_clear(Op *op) noexcept nogil

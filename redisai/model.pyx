@@ -54,6 +54,9 @@ cdef void model_set_blob(Model *m, RedisModuleString **chunks, int n) noexcept n
         s = RedisModule_StringPtrLen(chunks[k], &len)
         memcpy(p, s, len)
         p += len
+    p[0] = 0
+    if m.kind == KIND_SCRIPT:
+        m.bloblen = strlen(m.blob)          # a source is a C string
 
 
 cdef char **copy_names(uint32_t n, const char **names) noexcept nogil:
@@ -83,22 +86,30 @@ cdef void model_set_names(Model *m, uint32_t ninputs, const char **inputs,
     m.outputs = copy_names(noutputs, outputs)
 
 
+cdef void model_set_entry_points(Model *m, uint32_t n, const char **names) noexcept nogil:
+    free_names(m.nentry, m.entry_points)
+    m.nentry = n
+    m.entry_points = copy_names(n, names)
+
+
 cdef Model *model_retain(Model *m) noexcept nogil:
     rai_incref(&m.refcount)
     return m
 
 
-cdef void destroy(void *arg) noexcept nogil:
+cdef bint destroy(void *arg) noexcept nogil:
     cdef Model *m = <Model *>arg
     if m.session != NULL:
         release_session(m.session)
     free_names(m.ninputs, m.inputs)
     free_names(m.noutputs, m.outputs)
+    free_names(m.nentry, m.entry_points)
     RedisModule_Free(m.device)
     RedisModule_Free(m.tag)
     if m.blob != NULL:
         RedisModule_Free(m.blob)
     RedisModule_Free(m)
+    return True
 
 
 cdef void model_release(Model *m) noexcept nogil:
@@ -178,28 +189,42 @@ cdef void stats_foreach(void (*fn)(const char *, size_t, Model *, void *) noexce
     pthread_mutex_unlock(&registry_lock)
 
 
-cdef ModelRun *modelrun_new(Model *m, uint32_t ninputs, uint32_t noutputs) noexcept nogil:
-    cdef ModelRun *run = <ModelRun *>RedisModule_Alloc(sizeof(ModelRun))
-    memset(run, 0, sizeof(ModelRun))
-    run.model = model_retain(m)
-    run.ninputs = ninputs
-    run.inputs = <Tensor **>RedisModule_Alloc((ninputs + 1) * sizeof(Tensor *))
-    memset(run.inputs, 0, (ninputs + 1) * sizeof(Tensor *))
-    run.noutputs = noutputs
-    run.outputs = <Tensor **>RedisModule_Alloc((noutputs + 1) * sizeof(Tensor *))
-    memset(run.outputs, 0, (noutputs + 1) * sizeof(Tensor *))
-    return run
+cdef void op_init(Op *op, int kind, Model *m, uint32_t ninputs, uint32_t noutputs) noexcept nogil:
+    memset(op, 0, sizeof(Op))
+    op.kind = kind
+    op.model = model_retain(m) if m != NULL else NULL
+    op.ninputs = ninputs
+    op.in_slots = <int *>RedisModule_Alloc((ninputs + 1) * sizeof(int))
+    op.inputs = <Tensor **>RedisModule_Alloc((ninputs + 1) * sizeof(Tensor *))
+    memset(op.inputs, 0, (ninputs + 1) * sizeof(Tensor *))
+    op.noutputs = noutputs
+    op.out_slots = <int *>RedisModule_Alloc((noutputs + 1) * sizeof(int))
+    op.outputs = <Tensor **>RedisModule_Alloc((noutputs + 1) * sizeof(Tensor *))
+    memset(op.outputs, 0, (noutputs + 1) * sizeof(Tensor *))
 
 
-cdef void modelrun_free(ModelRun *run) noexcept nogil:
+cdef void free_strings(uint32_t n, RedisModuleString **strings) noexcept nogil:
     cdef uint32_t i
-    for i in range(run.ninputs):
-        tensor_release(run.inputs[i])
-    for i in range(run.noutputs):
-        tensor_release(run.outputs[i])
-    RedisModule_Free(run.inputs)
-    RedisModule_Free(run.outputs)
-    if run.error != NULL:
-        RedisModule_Free(run.error)
-    model_release(run.model)
-    RedisModule_Free(run)
+    if strings == NULL:
+        return
+    for i in range(n):
+        RedisModule_FreeString(NULL, strings[i])
+    RedisModule_Free(strings)
+
+
+cdef void op_clear(Op *op) noexcept nogil:
+    cdef uint32_t i
+    for i in range(op.noutputs):
+        tensor_release(op.outputs[i])
+    RedisModule_Free(op.in_slots)
+    RedisModule_Free(op.inputs)
+    RedisModule_Free(op.out_slots)
+    RedisModule_Free(op.outputs)
+    free_strings(op.nkeys, op.keys)
+    free_strings(op.nargs, op.args)
+    if op.function != NULL:
+        RedisModule_Free(op.function)
+    if op.error != NULL:
+        RedisModule_Free(op.error)
+    model_release(op.model)
+    memset(op, 0, sizeof(Op))

@@ -5,15 +5,15 @@ from libc.stdint cimport uint32_t
 from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain
-from redisai.model cimport (Model, ModelRun, model_release, model_set_blob, modelrun_new, modelrun_free,
-                            stats_lookup_retain, stats_reset, stats_foreach)
+from redisai.model cimport (Model, Op, OP_MODEL, KIND_MODEL, KIND_SCRIPT, model_release, model_set_blob,
+                            op_init, stats_lookup_retain, stats_reset, stats_foreach)
 from redisai.parse cimport (parse_modelstore, parse_modelset, parse_modelexecute, parse_modelrun,
                             ExecuteArgs, token_is)
 from redisai.types cimport TensorType, ModelType
 from redisai.bridge cimport BACKENDS, backend_error_message
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, ensure_backend, build_configured
-from redisai.dag cimport submit_model_run, submit_model_build, store_model
+from redisai.dag cimport Dag, dag_new, dag_set_persist, dag_submit, dag_free, submit_build, store_model
 
 # Where a client cannot be blocked, a model is built on the main thread.
 cdef int NO_BLOCKING = (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
@@ -23,7 +23,6 @@ cdef int NO_BLOCKING = (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA 
 
 cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleType *mt, Err empty,
                     void **value) noexcept nogil:
-    """The value of a key of module type `mt` (read-only), else the error."""
     cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, name, REDISMODULE_READ)
     cdef int kt = RedisModule_KeyType(key)
     cdef Err err = E_OK
@@ -38,9 +37,10 @@ cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleTyp
 
 
 cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m,
-               int blob_at, Err err) noexcept nogil:
-    """Builds a parsed model (on a worker unless the client cannot block) and
-    stores it at argv[1]."""
+               int blob_at, int nchunks, Err err) noexcept nogil:
+    """Builds a parsed model or script from the `nchunks` arguments after
+    argv[blob_at] (on a worker unless the client cannot block) and stores it
+    at argv[1]."""
     if err != E_OK:
         return reply_error(ctx, err)
     cdef char *error = NULL
@@ -49,13 +49,13 @@ cdef int store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Model *m
         model_release(m)
         return reply_error(ctx, E_QUEUE)
     if not (RedisModule_GetContextFlags(ctx) & NO_BLOCKING):
-        submit_model_build(ctx, m, argv, argc, blob_at)
+        submit_build(ctx, m, argv, argc, blob_at, nchunks)
         return REDISMODULE_OK
     if ensure_backend(m.backend) != REDISMODULE_OK:
         error = backend_error_message(E_COULD_NOT_LOAD_BACKEND, m.backend)
         model_release(m)
         return reply_owned_error(ctx, error)
-    model_set_blob(m, argv + blob_at + 1, argc - blob_at - 1)
+    model_set_blob(m, argv + blob_at + 1, nchunks)
     if build_configured(m, &error) != REDISMODULE_OK:
         model_release(m)
         return reply_owned_error(ctx, error)
@@ -75,7 +75,7 @@ cdef int parse_and_store(RedisModuleCtx *ctx, RedisModuleString **argv, int argc
     cdef Model *m = NULL
     cdef int blob_at = 0
     cdef Err err = parse(argv, argc, &m, &blob_at)
-    return store(ctx, argv, argc, m, blob_at, err)
+    return store(ctx, argv, argc, m, blob_at, argc - blob_at - 1, err)
 
 
 cdef int cmd_modelstore(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
@@ -184,38 +184,74 @@ cdef void report_execute_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int
         m -= 1
 
 
-cdef Err open_model_to_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int min_argc,
-                           Err arity, Model **m) noexcept nogil:
-    """The checks every execution command starts with, in the spec's order."""
-    if RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
-                                           REDISMODULE_CTX_FLAGS_DENY_BLOCKING):
+cdef Err open_to_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int min_argc,
+                     Err arity, RedisModuleType *mt, Err empty, Model **m) noexcept nogil:
+    if in_transaction(ctx):
         return E_IN_TX
     if argc < min_argc:
         return arity
-    return open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>m)
+    return open_typed(ctx, argv[1], mt, empty, <void **>m)
+
+
+cdef bint in_transaction(RedisModuleCtx *ctx) noexcept nogil:
+    return RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+                                               REDISMODULE_CTX_FLAGS_DENY_BLOCKING) != 0
+
+
+cdef Err load_inputs(RedisModuleCtx *ctx, Dag *dag, Op *op, RedisModuleString **keys,
+                     RedisModuleString **skip) noexcept nogil:
+    """Slots 0..n-1 of a one-op request: its input tensors, by reference."""
+    cdef Tensor *t = NULL
+    cdef Err err
+    cdef uint32_t i
+    for i in range(op.ninputs):
+        if keys == skip:
+            keys += 1
+        err = open_typed(ctx, keys[0], TensorType, E_TENSOR_EMPTY, <void **>&t)
+        if err != E_OK:
+            return err
+        dag.slots[i] = tensor_retain(t)
+        op.in_slots[i] = i
+        keys += 1
+    return E_OK
+
+
+cdef Err check_outputs(RedisModuleCtx *ctx, Dag *dag, Op *op, RedisModuleString **keys) noexcept nogil:
+    """Slots n.. are the outputs, persisted to their keys; a key holding
+    another type fails now, with one reply."""
+    cdef Tensor *t = NULL
+    cdef Err err
+    cdef uint32_t i
+    for i in range(op.noutputs):
+        err = open_typed(ctx, keys[i], TensorType, E_OK, <void **>&t)
+        if err != E_OK:
+            return err
+        op.out_slots[i] = op.ninputs + i
+    dag_set_persist(dag, op.noutputs, keys, op.out_slots)
+    return E_OK
+
+
+cdef int submit_single(RedisModuleCtx *ctx, Dag *dag, Err err, long long timeout) noexcept nogil:
+    """Queues a one-op request, or replies its parse error."""
+    if err != E_OK:
+        dag_free(dag)
+        return reply_error(ctx, err)
+    dag.single = True
+    if timeout > 0:
+        dag.deadline = RedisModule_Milliseconds() + timeout
+    return dag_submit(ctx, dag)
 
 
 cdef int execute(RedisModuleCtx *ctx, RedisModuleString **argv, Model *m,
                  ExecuteArgs *args) noexcept nogil:
     """Resolves the keys of a parsed model execution and queues it."""
-    cdef ModelRun *run = modelrun_new(m, args.ninputs, args.noutputs)
-    cdef Tensor *t = NULL
-    cdef Err err = E_OK
-    cdef int i
-    for i in range(args.ninputs):
-        err = open_typed(ctx, argv[args.inputs + i], TensorType, E_TENSOR_EMPTY, <void **>&t)
-        if err != E_OK:
-            break
-        run.inputs[i] = tensor_retain(t)
-    # An output key holding another type fails now, with one reply.
-    for i in range(args.noutputs):
-        if err == E_OK:
-            err = open_typed(ctx, argv[args.outputs + i], TensorType, E_OK, <void **>&t)
-    if err != E_OK:
-        modelrun_free(run)
-        return reply_error(ctx, err)
-    submit_model_run(ctx, run, argv + args.outputs, args.timeout)
-    return REDISMODULE_OK
+    cdef Dag *dag = dag_new(args.ninputs + args.noutputs, 1)
+    cdef Op *op = &dag.ops[0]
+    op_init(op, OP_MODEL, m, args.ninputs, args.noutputs)
+    cdef Err err = load_inputs(ctx, dag, op, argv + args.inputs, NULL)
+    if err == E_OK:
+        err = check_outputs(ctx, dag, op, argv + args.outputs)
+    return submit_single(ctx, dag, err, args.timeout)
 
 
 cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
@@ -223,7 +259,7 @@ cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
         report_execute_keys(ctx, argv, argc)
         return REDISMODULE_OK
     cdef Model *m = NULL
-    cdef Err err = open_model_to_run(ctx, argv, argc, 8, E_MODELEXECUTE_ARITY, &m)
+    cdef Err err = open_to_run(ctx, argv, argc, 8, E_MODELEXECUTE_ARITY, ModelType, E_MODEL_EMPTY, &m)
     cdef ExecuteArgs args
     cdef RedisModuleString *bad = NULL
     if err == E_OK:
@@ -249,7 +285,7 @@ cdef int cmd_modelrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
         report_modelrun_keys(ctx, argv, argc)
         return REDISMODULE_OK
     cdef Model *m = NULL
-    cdef Err err = open_model_to_run(ctx, argv, argc, 6, E_MODELRUN_ARITY, &m)
+    cdef Err err = open_to_run(ctx, argv, argc, 6, E_MODELRUN_ARITY, ModelType, E_MODEL_EMPTY, &m)
     cdef ExecuteArgs args
     if err == E_OK:
         err = parse_modelrun(argv, argc, m, &args)
@@ -260,29 +296,42 @@ cdef int cmd_modelrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
 
 ctypedef struct ScanReply:
     RedisModuleCtx *ctx
+    int kind
     long count
 
 
 cdef void reply_scan_entry(const char *key, size_t keylen, Model *m, void *arg) noexcept nogil:
     cdef ScanReply *scan = <ScanReply *>arg
+    if m.kind != scan.kind:
+        return
     RedisModule_ReplyWithArray(scan.ctx, 2)
     RedisModule_ReplyWithStringBuffer(scan.ctx, key, keylen)
     RedisModule_ReplyWithStringBuffer(scan.ctx, m.tag, m.taglen)
     scan.count += 1
 
 
-cdef int cmd_modelscan(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+cdef int scan(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int kind) noexcept nogil:
+    """AI._MODELSCAN / AI._SCRIPTSCAN: [key, tag] of each registered one."""
     if argc != 1:
         return reply_arity(ctx, argv[0])
-    RedisModule_Log(ctx, b"warning",
-                    b"AI._MODELSCAN is experimental and might be removed in future versions")
-    cdef ScanReply scan
-    scan.ctx = ctx
-    scan.count = 0
+    RedisModule_Log(ctx, b"warning", b"%s is experimental and might be removed in future versions",
+                    <const char *>(b"AI._SCRIPTSCAN" if kind == KIND_SCRIPT else b"AI._MODELSCAN"))
+    cdef ScanReply entries
+    entries.ctx = ctx
+    entries.kind = kind
+    entries.count = 0
     RedisModule_ReplyWithArray(ctx, REDISMODULE_POSTPONED_LEN)
-    stats_foreach(reply_scan_entry, &scan)
-    RedisModule_ReplySetArrayLength(ctx, scan.count)
+    stats_foreach(reply_scan_entry, &entries)
+    RedisModule_ReplySetArrayLength(ctx, entries.count)
     return REDISMODULE_OK
+
+
+cdef int cmd_modelscan(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    return scan(ctx, argv, argc, KIND_MODEL)
+
+
+cdef int cmd_scriptscan(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    return scan(ctx, argv, argc, KIND_SCRIPT)
 
 
 cdef int cmd_info(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
@@ -301,7 +350,7 @@ cdef int cmd_info(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexc
     reply_label(ctx, b"key")
     RedisModule_ReplyWithStringBuffer(ctx, key, len)
     reply_label(ctx, b"type")
-    reply_label(ctx, b"MODEL")
+    reply_label(ctx, b"SCRIPT" if m.kind == KIND_SCRIPT else b"MODEL")
     reply_label(ctx, b"backend")
     reply_label(ctx, BACKENDS[m.backend].name)
     reply_label(ctx, b"device")
@@ -311,7 +360,7 @@ cdef int cmd_info(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexc
     reply_label(ctx, b"duration")
     RedisModule_ReplyWithLongLong(ctx, m.stats.duration_us)
     reply_label(ctx, b"samples")
-    RedisModule_ReplyWithLongLong(ctx, m.stats.samples)
+    RedisModule_ReplyWithLongLong(ctx, -1 if m.kind == KIND_SCRIPT else m.stats.samples)
     reply_label(ctx, b"calls")
     RedisModule_ReplyWithLongLong(ctx, m.stats.calls)
     reply_label(ctx, b"errors")

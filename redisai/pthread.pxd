@@ -17,6 +17,7 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                        void *(*start)(void *) noexcept nogil, void *arg)
     int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
     int pthread_mutex_lock(pthread_mutex_t *m)
     int pthread_mutex_unlock(pthread_mutex_t *m)
     int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)

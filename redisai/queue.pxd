@@ -1,11 +1,13 @@
 # Per-device run queues, each served by its own worker threads.
 from redisai.pthread cimport pthread_t, pthread_mutex_t, pthread_cond_t
 
-ctypedef void (*JobFunc)(void *arg) noexcept nogil
+ctypedef bint (*JobRun)(void *arg) noexcept nogil
+ctypedef void (*JobDone)(void *arg) noexcept nogil
 
 ctypedef struct Job:
-    JobFunc run                 # the work, on a worker
-    JobFunc done                # hands the result back (may be held, see queue.pyx); or NULL
+    JobRun run                  # the work, on a worker; False: the job was parked or
+                                # handed on, the worker must not touch it again
+    JobDone done                # hands the result back (may be held, see queue.pyx); or NULL
     const void *alike           # jobs with the same non-NULL value take about as long
     void *arg
     Job *next
@@ -28,3 +30,5 @@ cdef RunQueue *all_queues
 # if missing. NULL if the name is too long or threads cannot be started.
 cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexcept nogil
 cdef void queue_push(RunQueue *q, Job *job) noexcept nogil
+# Puts a job at the head: a request that was already under way continues next.
+cdef void queue_push_front(RunQueue *q, Job *job) noexcept nogil

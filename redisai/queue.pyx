@@ -111,8 +111,7 @@ cdef void *worker_main(void *arg) noexcept nogil:
     while True:
         job = next_job(q, &held)
         start = now_ns()
-        job.run(job.arg)
-        if job.done == NULL:
+        if not job.run(job.arg) or job.done == NULL:
             continue
         end = now_ns()
         if held.count == 0:
@@ -172,15 +171,29 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
     return q
 
 
-cdef void queue_push(RunQueue *q, Job *job) noexcept nogil:
-    job.next = NULL
+cdef void push(RunQueue *q, Job *job, bint front) noexcept nogil:
     pthread_mutex_lock(&q.lock)
-    if q.tail == NULL:
+    if front:
+        job.next = q.head
         q.head = job
+        if q.tail == NULL:
+            q.tail = job
     else:
-        q.tail.next = job
-    q.tail = job
+        job.next = NULL
+        if q.tail == NULL:
+            q.head = job
+        else:
+            q.tail.next = job
+        q.tail = job
     q.length += 1
     if q.length > q.spinning:       # a spinning worker takes it without a wake-up
         pthread_cond_signal(&q.ready)
     pthread_mutex_unlock(&q.lock)
+
+
+cdef void queue_push(RunQueue *q, Job *job) noexcept nogil:
+    push(q, job, False)
+
+
+cdef void queue_push_front(RunQueue *q, Job *job) noexcept nogil:
+    push(q, job, True)

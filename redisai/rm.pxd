@@ -19,6 +19,12 @@ cdef extern from "redismodule_api.h" nogil:
         REDISMODULE_CTX_FLAGS_DENY_BLOCKING
         REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
         REDISMODULE_TYPE_METHOD_VERSION
+        REDISMODULE_REPLY_UNKNOWN
+        REDISMODULE_REPLY_STRING
+        REDISMODULE_REPLY_ERROR
+        REDISMODULE_REPLY_INTEGER
+        REDISMODULE_REPLY_ARRAY
+        REDISMODULE_REPLY_NULL
 
     ctypedef struct RedisModuleCtx
     ctypedef struct RedisModuleKey
@@ -30,6 +36,8 @@ cdef extern from "redismodule_api.h" nogil:
     ctypedef struct RedisModuleBlockedClient
     ctypedef struct RedisModuleDict
     ctypedef struct RedisModuleDictIter
+    ctypedef struct RedisModuleCallReply
+    ctypedef struct RedisModuleUser
 
     ctypedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
     ctypedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
@@ -84,6 +92,19 @@ cdef extern from "redismodule_api.h" nogil:
     void RedisModule_ThreadSafeContextLock(RedisModuleCtx *ctx)
     void RedisModule_ThreadSafeContextUnlock(RedisModuleCtx *ctx)
     long long RedisModule_Milliseconds()
+
+    # calling commands (scripts' redis.execute)
+    RedisModuleCallReply *RedisModule_Call(RedisModuleCtx *ctx, const char *cmdname, const char *fmt, ...)
+    int RedisModule_CallReplyType(RedisModuleCallReply *reply)
+    const char *RedisModule_CallReplyStringPtr(RedisModuleCallReply *reply, size_t *len)
+    long long RedisModule_CallReplyInteger(RedisModuleCallReply *reply)
+    size_t RedisModule_CallReplyLength(RedisModuleCallReply *reply)
+    RedisModuleCallReply *RedisModule_CallReplyArrayElement(RedisModuleCallReply *reply, size_t idx)
+    void RedisModule_FreeCallReply(RedisModuleCallReply *reply)
+    RedisModuleString *RedisModule_GetCurrentUserName(RedisModuleCtx *ctx)
+    RedisModuleUser *RedisModule_GetModuleUserFromUserName(RedisModuleString *name)
+    void RedisModule_FreeModuleUser(RedisModuleUser *user)
+    int RedisModule_ACLCheckCommandPermissions(RedisModuleUser *user, RedisModuleString **argv, int argc)
 
     # key positions (getkeys-api)
     int RedisModule_IsKeysPositionRequest(RedisModuleCtx *ctx)

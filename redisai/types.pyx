@@ -4,9 +4,9 @@ from libc.string cimport memcpy, memset, strlen
 
 from redisai.rm cimport *
 from redisai.tensor cimport *
-from redisai.model cimport (Model, model_new, model_release, model_set_names, model_mem_usage,
-                            stats_register, rm_strndup)
-from redisai.bridge cimport BACKENDS, BE_COUNT, BE_TF
+from redisai.model cimport (Model, KIND_SCRIPT, model_new, model_release, model_set_names,
+                            model_set_entry_points, model_mem_usage, stats_register, rm_strndup)
+from redisai.bridge cimport BACKENDS, BE_COUNT, BE_TF, BE_TORCH
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, ensure_backend, build_configured
 
@@ -16,6 +16,20 @@ cdef enum:
 
 TensorType = NULL
 ModelType = NULL
+ScriptType = NULL
+
+
+cdef void set_tensor(RedisModuleKey *key, Tensor *t) noexcept nogil:
+    """Installs a tensor in a key opened for writing, clearing any TTL as SET
+    does. Overwriting a tensor swaps the value in place: no key deletion and
+    re-insertion on this hot path."""
+    cdef void *old = NULL
+    if RedisModule_ModuleTypeReplaceValue(key, TensorType, t, &old) == REDISMODULE_OK:
+        tensor_release(<Tensor *>old)
+        if RedisModule_GetExpire(key) != REDISMODULE_NO_EXPIRE:
+            RedisModule_SetExpire(key, REDISMODULE_NO_EXPIRE)
+    else:
+        RedisModule_ModuleTypeSetValue(key, TensorType, t)
 
 
 cdef void tensor_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
@@ -286,14 +300,15 @@ cdef void *model_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
 
 
 cdef Model *build_loaded_model(RedisModuleIO *io, Model *m) noexcept nogil:
-    # Rebuilds a model while loading (main thread); logs the key if it fails.
+    # Rebuilds a model or script while loading (main thread); logs the key if it fails.
     cdef size_t len
     cdef const char *key = RedisModule_StringPtrLen(RedisModule_GetKeyNameFromIO(io), &len)
     cdef char *error = NULL
     m.queue = queue_ensure(m.device, strlen(m.device), config.threads_per_queue)
     if m.queue == NULL or ensure_backend(m.backend) != REDISMODULE_OK or \
             build_configured(m, &error) != REDISMODULE_OK:
-        RedisModule_LogIOError(io, b"warning", b"redisai: cannot rebuild model %.*s: %s",
+        RedisModule_LogIOError(io, b"warning", b"redisai: cannot rebuild %s %.*s: %s",
+                               <const char *>(b"script" if m.kind == KIND_SCRIPT else b"model"),
                                <int>len, key,
                                error if error != NULL else <const char *>b"backend unavailable")
         free_if(error)
@@ -350,8 +365,77 @@ cdef size_t model_usage(const void *value) noexcept nogil:
     return model_mem_usage(<const Model *>value)
 
 
+# ---- scripts ----------------------------------------------------------------
+
+cdef void script_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
+    cdef Model *s = <Model *>value
+    cdef uint32_t i
+    save_cstring(io, s.device)
+    RedisModule_SaveStringBuffer(io, s.tag, s.taglen)
+    save_cstring(io, s.blob)
+    RedisModule_SaveUnsigned(io, s.nentry)
+    for i in range(s.nentry):
+        save_cstring(io, s.entry_points[i])
+
+
+cdef void *script_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
+    if encver > ENCODING_VERSION:
+        RedisModule_LogIOError(io, b"warning",
+                               b"Failed loading script, RedisAI version (%d) is not forward compatible.",
+                               encver)
+        return NULL
+    cdef size_t taglen = 0, len = 0
+    cdef char *device = load_buffer(io, NULL)
+    cdef char *tag = load_buffer(io, &taglen) if device != NULL else NULL
+    if tag != NULL and encver == 0 and taglen > 0:
+        taglen -= 1                                  # v0 stored the tag with its NUL
+    cdef char *source = load_buffer(io, &len) if tag != NULL else NULL
+    cdef uint64_t nentry = 0
+    cdef const char **entry_points = NULL
+    if source != NULL and encver >= 3:
+        entry_points = load_names(io, &nentry)
+    cdef Model *s = NULL
+    if source != NULL and (encver < 3 or entry_points != NULL):
+        s = model_new(BE_TORCH, device, tag, taglen)
+        s.kind = KIND_SCRIPT
+        s.blob = source
+        s.bloblen = strlen(source)
+        source = NULL
+        if entry_points != NULL:
+            model_set_entry_points(s, <uint32_t>nentry, entry_points)
+        s = build_loaded_model(io, s)
+    if entry_points != NULL:
+        free_loaded(entry_points, nentry)
+    free_if(device)
+    free_if(tag)
+    free_if(source)
+    return s
+
+
+cdef void script_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) noexcept nogil:
+    # A script without entry points (stored by AI.SCRIPTSET) is rewritten in
+    # that form: AI.SCRIPTSTORE requires entry points.
+    cdef Model *s = <Model *>value
+    cdef size_t n = 0, i
+    cdef RedisModuleString **args = <RedisModuleString **>RedisModule_Alloc(
+        (8 + s.nentry) * sizeof(RedisModuleString *))
+    args[n] = cstr(s.device); n += 1
+    args[n] = cstr(b"TAG"); n += 1
+    args[n] = RedisModule_CreateString(NULL, s.tag, s.taglen); n += 1
+    if s.nentry > 0:
+        args[n] = cstr(b"ENTRY_POINTS"); n += 1
+        args[n] = RedisModule_CreateStringFromLongLong(NULL, s.nentry); n += 1
+        for i in range(s.nentry):
+            args[n] = cstr(s.entry_points[i]); n += 1
+    args[n] = cstr(b"SOURCE"); n += 1
+    args[n] = RedisModule_CreateString(NULL, s.blob, s.bloblen); n += 1
+    RedisModule_EmitAOF(aof, b"AI.SCRIPTSTORE" if s.nentry > 0 else b"AI.SCRIPTSET", b"sv", key,
+                        args, n)
+    free_strings(args, n)
+
+
 cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
-    global TensorType, ModelType
+    global TensorType, ModelType, ScriptType
     cdef RedisModuleTypeMethods tm
     memset(&tm, 0, sizeof(tm))
     tm.version = REDISMODULE_TYPE_METHOD_VERSION
@@ -370,5 +454,10 @@ cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
     tm.mem_usage = model_usage
     tm.free = model_free
     ModelType = RedisModule_CreateDataType(ctx, b"AI__MODEL", ENCODING_VERSION, &tm)
-    return REDISMODULE_OK if TensorType != NULL and ModelType != NULL else REDISMODULE_ERR
+    tm.rdb_load = script_rdb_load
+    tm.rdb_save = script_rdb_save
+    tm.aof_rewrite = script_aof_rewrite
+    ScriptType = RedisModule_CreateDataType(ctx, b"AI_SCRIPT", ENCODING_VERSION, &tm)
+    return REDISMODULE_OK if TensorType != NULL and ModelType != NULL and ScriptType != NULL \
+        else REDISMODULE_ERR
 
