@@ -1,5 +1,7 @@
 """Fixtures: real redis-server processes with the module loaded, on free
-loopback ports, started and stopped by the tests, talked to with redis-py."""
+loopback ports, started and stopped by the tests, talked to with redis-py;
+and the models the tests store on them (built by tests/models.py, which also
+holds the helpers: store, modelexecute, tensorset, tensorget, info, ...)."""
 import os
 import shutil
 import socket
@@ -7,10 +9,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+import models
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = Path(os.environ.get("REDISAI_MODULE", ROOT / "install-cpu" / "redisai.so")).resolve()
@@ -20,7 +25,7 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 WAIT_TIMEOUT = 60
 
 
-def wait_until(predicate, what, timeout=WAIT_TIMEOUT):
+def wait_until(predicate, what, timeout=WAIT_TIMEOUT, interval=0.05):
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
@@ -28,7 +33,7 @@ def wait_until(predicate, what, timeout=WAIT_TIMEOUT):
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def wait_info(client, section, **fields):
@@ -160,3 +165,36 @@ def r(shared_server):
     client.flushall()
     yield client
     assert shared_server.proc.poll() is None, f"server died:\n{shared_server.log()[-3000:]}"
+
+
+# ---------------------------------------------------------------- models
+
+@pytest.fixture(scope="session")
+def blobs():
+    """Model blobs by tests/models.py builder name, built once: blobs("torch_pair")."""
+    return models.Blobs()
+
+
+@pytest.fixture
+def mlp(r, blobs):
+    """The ONNX MLP at `m`, its inputs at `x` and `z` (batch of 5); returns the input arrays."""
+    assert models.store(r, "m", "ONNX", blobs("onnx_mlp")) == b"OK"
+    arrays = models.mlp_inputs(np.random.default_rng(3))
+    models.tensorset(r, "x", arrays[0])
+    models.tensorset(r, "z", arrays[1])
+    return arrays
+
+
+@pytest.fixture
+def chunk_size(r):
+    """chunk_size(n) sets AI.CONFIG MODEL_CHUNK_SIZE n; the default is restored after the test."""
+    def set_size(size):
+        assert r.execute_command("AI.CONFIG", "MODEL_CHUNK_SIZE", size) == b"OK"
+    yield set_size
+    set_size(models.DEFAULT_CHUNK_SIZE)
+
+
+@pytest.fixture
+def slow(r, blobs):
+    """The slow TorchScript model at `slow`: slow.run(client, ms) keeps the CPU queue busy ~ms."""
+    return models.Slow(r, blobs)

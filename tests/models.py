@@ -1,12 +1,21 @@
 """Test models, built at test time with the real frameworks, and reference
-runners that execute them with the same frameworks in the test process.
+runners that execute them with the same frameworks in the test process; then
+the helpers that store, feed and run them on a server (the fixtures that use
+them are in conftest.py: blobs, mlp, slow, chunk_size).
 
 Each builder returns the serialized blob the module stores. The heavy
 frameworks (TensorFlow above all) are imported only by the builders that need
 them, so a run that selects no TF test never pays for the import."""
 import io
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+import pytest
+from redis.exceptions import ResponseError
+
+import conftest
+from test_tensor import NUMPY_DTYPES
 
 SEED = 1234
 
@@ -305,3 +314,191 @@ def tflite_names(blob):
     interpreter = _tflite_interpreter(blob)
     return ([d["name"] for d in interpreter.get_input_details()],
             [d["name"] for d in interpreter.get_output_details()])
+
+
+# ---------------------------------------------------------------- on the server
+
+MODEL_EMPTY = "ERR model key is empty"
+NO_RUN_INFO = "ERR cannot find run info for key"
+DEFAULT_CHUNK_SIZE = 535822336
+TYPE_NAMES = {np.dtype(t): name for name, t in NUMPY_DTYPES.items()}
+TF_IO = ("INPUTS", 2, "a", "b", "OUTPUTS", 1, "mul")    # the INPUTS/OUTPUTS clause of tf_mul
+
+# torch.jit is deprecated upstream, but TorchScript is the TORCH backend's format:
+# `pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION` in a file that builds or runs it.
+IGNORE_TORCH_JIT_DEPRECATION = pytest.mark.filterwarnings(
+    r"ignore:`torch\.jit\.:DeprecationWarning")
+
+
+class Blobs:
+    """Model blobs by builder name (a function of this module), each built
+    once per session: blobs("onnx_mlp"), blobs("onnx_identity", "FLOAT")."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def __call__(self, builder, *args):
+        if (builder, args) not in self.cache:
+            self.cache[builder, args] = globals()[builder](*args)
+        return self.cache[builder, args]
+
+
+def store(r, key, backend, blob, *options, device="CPU", command="AI.MODELSTORE"):
+    return r.execute_command(command, key, backend, device, *options, "BLOB", blob)
+
+
+def modelexecute(r, key, inputs, outputs, *extra):
+    return r.execute_command("AI.MODELEXECUTE", key, "INPUTS", len(inputs), *inputs,
+                             "OUTPUTS", len(outputs), *outputs, *extra)
+
+
+def tensorset(r, key, array):
+    if array.dtype == object:                   # STRING: NUL-terminated elements
+        dtype, blob = "STRING", b"".join(e + b"\0" for e in array.reshape(-1))
+    else:
+        dtype, blob = TYPE_NAMES[array.dtype], array.tobytes()
+    assert r.execute_command("AI.TENSORSET", key, dtype, *array.shape, "BLOB", blob) == b"OK"
+
+
+def tensorget(r, key):
+    _, dtype, _, shape, _, blob = r.execute_command("AI.TENSORGET", key, "META", "BLOB")
+    if dtype == b"STRING":
+        return np.array(blob.split(b"\0")[:-1], dtype=object).reshape(shape)
+    return np.frombuffer(blob, NUMPY_DTYPES[dtype.decode()]).reshape(shape)
+
+
+def pairs(reply):
+    """A flat [name, value, ...] reply as a dict with str names."""
+    return {reply[i].decode(): reply[i + 1] for i in range(0, len(reply), 2)}
+
+
+def meta(r, key):
+    return pairs(r.execute_command("AI.MODELGET", key, "META"))
+
+
+def info(r, key):
+    return pairs(r.execute_command("AI.INFO", key))
+
+
+def zero_stats(key, backend, device="CPU", tag=b""):
+    return {"key": key.encode(), "type": b"MODEL", "backend": backend.encode(),
+            "device": device.encode(), "tag": tag, "duration": 0, "samples": 0, "calls": 0,
+            "errors": 0}
+
+
+def outcome(call, *args):
+    """The reply of a command, or the ResponseError it raised (for threads)."""
+    try:
+        return call(*args)
+    except ResponseError as exc:
+        return exc
+
+
+def wait_blocked(r, n):
+    """Until at least n clients are blocked (queued or running requests)."""
+    conftest.wait_until(lambda: r.info("clients")["blocked_clients"] >= n,
+                        f"{n} blocked clients", interval=0.01)
+
+
+def assert_alive(server):
+    assert server.proc.poll() is None, f"server died:\n{server.log()[-3000:]}"
+    assert server.client().ping()
+
+
+def assert_results(actual, expected):
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def resp(*args):
+    """One command in the RESP wire format."""
+    parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+# ---------------------------------------------------------------- the models per backend
+
+def mlp_inputs(rng, n=5):
+    return [rng.standard_normal((n, 4)).astype(np.float32),
+            rng.standard_normal((n, 3)).astype(np.float32)]
+
+
+def pair_inputs(rng, n=2):
+    return [rng.standard_normal((n, 3)).astype(np.float32) for _ in range(2)]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model of one backend: how it is stored, fed, run by its framework
+    here, and which node names MODELGET must report."""
+    backend: str
+    builder: str
+    inputs: Callable            # rng -> input arrays
+    run: Callable               # (blob, arrays) -> output arrays
+    names: Callable             # blob -> (input names, output names)
+    declared: tuple = ()        # the INPUTS/OUTPUTS clause (TF only)
+
+    def blob(self, blobs):
+        return blobs(self.builder)
+
+    def store(self, r, key, blobs, *options, device="CPU"):
+        return store(r, key, self.backend, self.blob(blobs), *options, *self.declared,
+                     device=device)
+
+    def execute_and_compare(self, r, key, blobs, rng, prefix=""):
+        """Runs the model on fresh inputs and checks every output against
+        the framework; returns the outputs."""
+        arrays = self.inputs(rng)
+        n_out = len(self.names(self.blob(blobs))[1])
+        ins = [f"{prefix}in{i}" for i in range(len(arrays))]
+        outs = [f"{prefix}out{i}" for i in range(n_out)]
+        for name, array in zip(ins, arrays):
+            tensorset(r, name, array)
+        assert modelexecute(r, key, ins, outs) == b"OK"
+        actual = [tensorget(r, name) for name in outs]
+        assert_results(actual, self.run(self.blob(blobs), arrays))
+        return actual
+
+
+CASES = {
+    "onnx": Case("ONNX", "onnx_mlp", mlp_inputs, lambda blob, a: onnx_run(blob, *a),
+                 lambda blob: (["x", "z"], ["y", "h"])),
+    "torch": Case("TORCH", "torch_pair", mlp_inputs, lambda blob, a: torch_run(blob, *a),
+                  lambda blob: (["x", "z"], ["", ""])),
+    "torch_traced": Case("TORCH", "torch_traced", pair_inputs,
+                         lambda blob, a: torch_run(blob, *a),
+                         lambda blob: (["a", "b"], [""])),
+    "tf": Case("TF", "tf_mul", pair_inputs,
+               lambda blob, a: tf_run(blob, ["a", "b"], ["mul"], *a),
+               lambda blob: (["a", "b"], ["mul"]), TF_IO),
+    "tflite": Case("TFLITE", "tflite_pair", pair_inputs,
+                   lambda blob, a: tflite_run(blob, *a), tflite_names),
+}
+BY_BACKEND = {case.backend: case for name, case in CASES.items() if name != "torch_traced"}
+
+
+class Slow:
+    """The slow TorchScript model at `slow`: `run(client, ms)` is one request
+    that keeps the CPU queue busy for about `ms` milliseconds."""
+    steps_per_ms = {}           # per server (its run_id), measured once
+
+    def __init__(self, r, blobs):
+        assert store(r, "slow", "TORCH", blobs("torch_slow")) == b"OK"
+        tensorset(r, "slow_x", np.ones((1, 64), np.float32))
+        self.server = r.info("server")["run_id"]    # ports are reused, run ids are not
+        if self.server not in self.steps_per_ms:
+            steps = 2000
+            tensorset(r, "slow_n", np.array(steps, np.int64))
+            for _ in range(3):      # TorchScript optimises a module in its first runs
+                assert r.execute_command("AI.INFO", "slow", "RESETSTAT") == b"OK"
+                assert modelexecute(r, "slow", ["slow_x", "slow_n"], ["slow_y"]) == b"OK"
+            ms = max(info(r, "slow")["duration"] / 1000, 0.01)
+            self.steps_per_ms[self.server] = steps / ms
+        assert r.execute_command("AI.INFO", "slow", "RESETSTAT") == b"OK"
+
+    def run(self, client, ms, *extra):
+        n = f"slow_n{ms}"
+        tensorset(client, n, np.array(int(ms * self.steps_per_ms[self.server]), np.int64))
+        return modelexecute(client, "slow", ["slow_x", n], ["slow_y"], *extra)

@@ -22,7 +22,7 @@ from redis.retry import Retry
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import models  # noqa: E402  (tests/models.py: the model builders and reference runners)
 from conftest import free_port  # noqa: E402
-from test_models import tensorget, tensorset  # noqa: E402
+from models import tensorget, tensorset  # noqa: E402
 
 IMAGE = os.environ.get("REDISAI_DOCKER_IMAGE")
 PODMAN = shlex.split(os.environ.get("REDISAI_PODMAN",
