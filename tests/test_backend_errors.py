@@ -8,6 +8,13 @@ import pytest
 import models
 from test_tensor import NUMPY_DTYPES, error_reply
 
+TF_IO = ("INPUTS", 2, "a", "b", "OUTPUTS", 1, "mul")
+# The reference's TensorFlow C API names (DataTypeString).
+TF_NAMES = {"FLOAT": "float", "DOUBLE": "double", "INT8": "int8", "INT16": "int16",
+            "INT32": "int32", "INT64": "int64", "UINT8": "uint8", "UINT16": "uint16",
+            "BOOL": "bool", "STRING": "string"}
+
+
 def tensorset(r, key, dtype, array):
     blob = array.astype(NUMPY_DTYPES[dtype]).tobytes() if dtype != "STRING" else \
         b"".join(b"%d\0" % v for v in array.reshape(-1))
@@ -49,3 +56,32 @@ def test_onnx_wrong_rank_uses_the_reference_wording(onnx_mlp):
 def test_onnx_right_shapes_still_run(onnx_mlp):
     tensorset(onnx_mlp, "x", "FLOAT", np.zeros((2, 4)))
     assert modelexecute(onnx_mlp, "m", ["x", "z"], ["y", "h"]) == b"OK"
+
+
+# ---------------------------------------------------------------- TF
+
+@pytest.fixture(scope="module")
+def tf_mul():
+    """Placeholders a, b (float) -> mul = a * b."""
+    return models.tf_mul()
+
+
+@pytest.mark.parametrize("dtype", [t for t in TF_NAMES if t != "FLOAT"])
+def test_tf_input_of_another_dtype_is_refused_not_cast(r, tf_mul, dtype):
+    assert r.execute_command("AI.MODELSTORE", "m", "TF", "CPU", *TF_IO, "BLOB", tf_mul) == b"OK"
+    tensorset(r, "a", "FLOAT", np.ones((2, 2)))
+    tensorset(r, "b", dtype, np.ones((2, 2)))
+    assert error_reply(r, "AI.MODELEXECUTE", "m", "INPUTS", 2, "a", "b", "OUTPUTS", 1, "c") == \
+        f"Expects arg[1] to be float but {TF_NAMES[dtype]} is provided"
+    assert not r.exists("c")
+    # The first mismatching input is named.
+    assert error_reply(r, "AI.MODELEXECUTE", "m", "INPUTS", 2, "b", "b", "OUTPUTS", 1, "c") == \
+        f"Expects arg[0] to be float but {TF_NAMES[dtype]} is provided"
+
+
+def test_tf_inputs_of_the_graphs_dtype_run(r, tf_mul):
+    assert r.execute_command("AI.MODELSTORE", "m", "TF", "CPU", *TF_IO, "BLOB", tf_mul) == b"OK"
+    tensorset(r, "a", "FLOAT", np.full((2, 2), 3))
+    tensorset(r, "b", "FLOAT", np.full((2, 2), 2))
+    assert modelexecute(r, "m", ["a", "b"], ["c"]) == b"OK"
+    assert r.execute_command("AI.TENSORGET", "c", "VALUES") == [b"6"] * 4
