@@ -317,6 +317,22 @@ def test_missing_python_executable_refuses_to_load(server_factory):
     assert any("<ai>" in line and "/nonexistent/bin/python" in line for line in log.splitlines())
 
 
+# --- loading through a symbolic link -----------------------------------------------------------
+
+def test_module_loads_through_a_symbolic_link(server_factory, tmp_path):
+    """The module's Python package is found beside the real file (a link to a
+    relative link here), and so is the default BACKENDSPATH."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "redisai.so").symlink_to(MODULE)
+    (tmp_path / "redisai.so").symlink_to("lib/redisai.so")
+    server = server_factory(module=tmp_path / "redisai.so")
+    client = server.client()
+    assert client.execute_command("AI.TENSORSET", "t", "FLOAT", 1, "VALUES", 2) == b"OK"
+    assert client.execute_command("AI.TENSORGET", "t", "VALUES") == [b"2"]
+    assert config_get(client, "BACKENDSPATH") == str(MODULE.parent / "backends").encode()
+    assert load_backend(client, "ONNX") == b"OK"
+
+
 # --- MODULE LOAD / UNLOAD -----------------------------------------------------------------------
 
 @pytest.fixture
