@@ -43,6 +43,7 @@ typedef struct RedisModuleDigest RedisModuleDigest;
 typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
 typedef struct RedisModuleDefragCtx RedisModuleDefragCtx;
+typedef struct RedisModuleCallReply RedisModuleCallReply;
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void *(*RedisModuleTypeLoadFunc)(RedisModuleIO *rdb, int encver);
@@ -119,6 +120,12 @@ typedef struct RedisModuleTypeMethods {
     X(void, ThreadSafeContextLock, (RedisModuleCtx * ctx))                                      \
     X(void, ThreadSafeContextUnlock, (RedisModuleCtx * ctx))                                    \
     X(long long, Milliseconds, (void))                                                          \
+    /* calling server commands */                                                               \
+    X(RedisModuleCallReply *, Call, (RedisModuleCtx * ctx, const char *cmdname,                 \
+                                     const char *fmt, ...))                                     \
+    X(RedisModuleCallReply *, CallReplyArrayElement, (RedisModuleCallReply * reply, size_t idx)) \
+    X(const char *, CallReplyStringPtr, (RedisModuleCallReply * reply, size_t *len))            \
+    X(void, FreeCallReply, (RedisModuleCallReply * reply))                                      \
     /* key positions for cluster (getkeys-api) */                                               \
     X(int, IsKeysPositionRequest, (RedisModuleCtx * ctx))                                       \
     X(void, KeyAtPos, (RedisModuleCtx * ctx, int pos))                                          \
@@ -180,6 +187,10 @@ RM_API_OPTIONAL_LIST(RM_API)
 
 /* RedisModule_TryAlloc where the server has it (>= 7.0), else Alloc. */
 void *rm_try_alloc(size_t bytes);
+
+/* A numeric server setting (CONFIG GET <name>), or `fallback` if it cannot be
+ * read. Main thread only. */
+unsigned long long rm_config_get_ull(const char *name, unsigned long long fallback);
 
 /* Fill every pointer from the server. Returns REDISMODULE_ERR if a required
  * function is missing, the module name is taken, or the server is too old. */

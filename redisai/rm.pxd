@@ -30,6 +30,7 @@ cdef extern from "redismodule_api.h" nogil:
     ctypedef struct RedisModuleBlockedClient
     ctypedef struct RedisModuleDict
     ctypedef struct RedisModuleDictIter
+    ctypedef struct RedisModuleCallReply
 
     ctypedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
     ctypedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
@@ -84,6 +85,14 @@ cdef extern from "redismodule_api.h" nogil:
     void RedisModule_ThreadSafeContextLock(RedisModuleCtx *ctx)
     void RedisModule_ThreadSafeContextUnlock(RedisModuleCtx *ctx)
     long long RedisModule_Milliseconds()
+
+    # calling server commands
+    RedisModuleCallReply *RedisModule_Call(RedisModuleCtx *ctx, const char *cmdname, const char *fmt, ...)
+    RedisModuleCallReply *RedisModule_CallReplyArrayElement(RedisModuleCallReply *reply, size_t idx)
+    const char *RedisModule_CallReplyStringPtr(RedisModuleCallReply *reply, size_t *len)
+    void RedisModule_FreeCallReply(RedisModuleCallReply *reply)
+    # A numeric server setting (CONFIG GET), or `fallback`; main thread only.
+    unsigned long long rm_config_get_ull(const char *name, unsigned long long fallback)
 
     # key positions (getkeys-api)
     int RedisModule_IsKeysPositionRequest(RedisModuleCtx *ctx)

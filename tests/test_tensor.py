@@ -590,6 +590,35 @@ def test_unallocatable_zero_filled_is_an_error(server_factory):
     assert tset(client, "k", "FLOAT", 2, "VALUES", 1, 2) == b"OK"
 
 
+TOO_LARGE = "ERR tensor too large: without BLOB or VALUES it may not exceed proto-max-bulk-len bytes"
+
+
+@pytest.mark.parametrize("previous", ["absent", "tensor"])
+def test_zero_filled_tensor_is_bounded_by_proto_max_bulk_len(r, previous):
+    """29 bytes of command must not make 4 GiB: a tensor without BLOB or
+    VALUES is no larger than the BLOB the client could have sent."""
+    if previous == "tensor":
+        tset(r, "k", "FLOAT", 2, "VALUES", 1, 2)
+    before = snapshot(r, "k")
+    for args in [("BOOL", 4294967296), ("UINT8", 512 * MiB + 1), ("FLOAT", 128 * MiB + 1),
+                 ("STRING", 512 * MiB + 1), ("DOUBLE", 2**20, 2**20)]:
+        assert error_reply(r, "AI.TENSORSET", "k", *args) == TOO_LARGE
+    assert snapshot(r, "k") == before
+
+
+def test_zero_filled_limit_follows_config_set(server_factory):
+    client = server_factory().client()
+    client.config_set("proto-max-bulk-len", MiB)
+    assert tset(client, "k", "FLOAT", 2, MiB // 8) == b"OK"             # exactly the limit
+    assert error_reply(client, "AI.TENSORSET", "k", "FLOAT", MiB // 4 + 1) == TOO_LARGE
+    assert error_reply(client, "AI.TENSORSET", "k", "STRING", MiB + 1) == TOO_LARGE
+    assert tget(client, "k", "META") == meta("FLOAT", [2, MiB // 8])
+    # What a client can send stays accepted.
+    assert tset(client, "k", "UINT8", MiB, "BLOB", bytes(MiB)) == b"OK"
+    client.config_set("proto-max-bulk-len", 4 * MiB)
+    assert tset(client, "k", "FLOAT", MiB) == b"OK"
+
+
 @pytest.mark.parametrize("dtype, shape, values", [
     ("FLOAT", [2, 3], np.arange(6, dtype=np.float32)),
     ("INT16", [4], np.array([-3, 0, 7, 32767], dtype=np.int16)),
