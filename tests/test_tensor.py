@@ -591,6 +591,7 @@ def test_unallocatable_zero_filled_is_an_error(server_factory):
 
 
 TOO_LARGE = "ERR tensor too large: without BLOB or VALUES it may not exceed proto-max-bulk-len bytes"
+REPLY_OOM = "OOM not enough memory for the reply"
 
 
 @pytest.mark.parametrize("previous", ["absent", "tensor"])
@@ -617,6 +618,39 @@ def test_zero_filled_limit_follows_config_set(server_factory):
     assert tset(client, "k", "UINT8", MiB, "BLOB", bytes(MiB)) == b"OK"
     client.config_set("proto-max-bulk-len", 4 * MiB)
     assert tset(client, "k", "FLOAT", MiB) == b"OK"
+
+
+@pytest.fixture
+def large_tensor_server(server_factory):
+    """16 MiB of FLOAT zeros (4 Mi elements, VALUES about 128 MiB on the wire)
+    under a maxmemory that leaves 48 MiB free."""
+    client = server_factory().client()
+    assert tset(client, "big", "FLOAT", 4 * MiB) == b"OK"
+    client.config_set("maxmemory", used_memory(client) + 48 * MiB)
+    return client
+
+
+@pytest.mark.parametrize("fmt", [(), ("BLOB", "META"), ("VALUES",), ("META", "VALUES")])
+def test_tensorget_that_would_exceed_maxmemory_replies_oom(large_tensor_server, fmt):
+    client = large_tensor_server
+    client.config_set("maxmemory", used_memory(client) + 8 * MiB)
+    assert error_reply(client, "AI.TENSORGET", "big", *fmt) == REPLY_OOM
+    assert client.ping()
+    assert tget(client, "big", "META") == meta("FLOAT", [4 * MiB])
+    if "VALUES" not in fmt:             # (4 Mi VALUES would take seconds to decode here)
+        client.config_set("maxmemory", 0)
+        assert tget(client, "big", *fmt)[-1] == bytes(16 * MiB)
+
+
+def test_tensorget_forms_are_checked_by_their_own_size(large_tensor_server):
+    """48 MiB free: the 16 MiB BLOB fits, 4 Mi VALUES do not."""
+    client = large_tensor_server
+    assert len(tget(client, "big", "BLOB")) == 16 * MiB
+    assert tget(client, "big")[-1] == bytes(16 * MiB)
+    assert error_reply(client, "AI.TENSORGET", "big", "VALUES") == REPLY_OOM
+    assert tset(client, "small", "FLOAT", 2, "VALUES", 1, 2) == b"OK"
+    assert tget(client, "small", "VALUES") == [b"1", b"2"]
+    assert client.ping()
 
 
 @pytest.mark.parametrize("dtype, shape, values", [
