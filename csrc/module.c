@@ -5,6 +5,8 @@
 #include <Python.h>
 #include <dlfcn.h>
 #include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -108,8 +110,13 @@ REDISAI_EXPORT int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **a
     /* Python's state will point into this object: never let Redis unmap it,
      * even if loading fails below. */
     dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-    char module_path[4096];
-    snprintf(module_path, sizeof module_path, "%s", self.dli_fname);
+    /* Our `redisai` package lies beside the real file, not beside a symbolic
+     * link Redis may have been given. */
+    char module_path[PATH_MAX];
+    if (realpath(self.dli_fname, module_path) == NULL) {
+        RedisModule_Log(ctx, "warning", "redisai: cannot resolve %s", self.dli_fname);
+        return REDISMODULE_ERR;
+    }
     const char *module_dir = dirname(module_path);
 
     const char *executable = python_executable_arg(argv, argc);

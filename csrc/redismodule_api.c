@@ -1,4 +1,7 @@
 /* The one definition of every Redis Modules API pointer, and their lookup. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "redismodule_api.h"
 
 #define RM_DEFINE(ret, name, args) ret(*RedisModule_##name) args = NULL;
@@ -30,4 +33,27 @@ int rm_init_api(RedisModuleCtx *ctx, const char *name, int ver) {
 
 void *rm_try_alloc(size_t bytes) {
     return RedisModule_TryAlloc ? RedisModule_TryAlloc(bytes) : RedisModule_Alloc(bytes);
+}
+
+unsigned long long rm_config_get_ull(const char *name, unsigned long long fallback) {
+    /* Detached, so that callers without a context (argument parsing) can ask. */
+    static RedisModuleCtx *ctx = NULL;
+    if (ctx == NULL) ctx = RedisModule_GetThreadSafeContext(NULL);
+    RedisModuleCallReply *reply = RedisModule_Call(ctx, "CONFIG", "cc", "GET", name);
+    if (reply == NULL) return fallback;
+    /* RESP2 reply: [name, value]. */
+    RedisModuleCallReply *value = RedisModule_CallReplyArrayElement(reply, 1);
+    size_t len = 0;
+    const char *text = value ? RedisModule_CallReplyStringPtr(value, &len) : NULL;
+    char digits[32];
+    unsigned long long result = fallback;
+    if (text != NULL && len > 0 && len < sizeof digits) {
+        memcpy(digits, text, len);
+        digits[len] = '\0';
+        char *end;
+        unsigned long long parsed = strtoull(digits, &end, 10);
+        if (*end == '\0') result = parsed;
+    }
+    RedisModule_FreeCallReply(reply);
+    return result;
 }

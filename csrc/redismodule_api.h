@@ -205,6 +205,10 @@ RM_API_OPTIONAL_LIST(RM_API)
 /* RedisModule_TryAlloc where the server has it (>= 7.0), else Alloc. */
 void *rm_try_alloc(size_t bytes);
 
+/* A numeric server setting (CONFIG GET <name>), or `fallback` if it cannot be
+ * read. Main thread only. */
+unsigned long long rm_config_get_ull(const char *name, unsigned long long fallback);
+
 /* Fill every pointer from the server. Returns REDISMODULE_ERR if a required
  * function is missing, the module name is taken, or the server is too old. */
 int rm_init_api(RedisModuleCtx *ctx, const char *name, int ver);

@@ -21,6 +21,9 @@ TEXT[<int>E_INVALID_VALUE] = b"ERR invalid value"
 TEXT[<int>E_STRING_NUL] = b"ERR C-string value contains null character"
 TEXT[<int>E_NO_MEMORY] = b"OOM not enough memory for the tensor"
 TEXT[<int>E_OOM] = b"OOM command not allowed when used memory > 'maxmemory'."
+TEXT[<int>E_TENSOR_TOO_LARGE] = (
+    b"ERR tensor too large: without BLOB or VALUES it may not exceed proto-max-bulk-len bytes")
+TEXT[<int>E_REPLY_OOM] = b"OOM not enough memory for the reply"
 TEXT[<int>E_TENSORSET_ARITY_DAG] = b"wrong number of arguments for 'AI.TENSORSET' command"
 TEXT[<int>E_TENSORGET_ARITY_DAG] = b"wrong number of arguments for 'AI.TENSORGET' command"
 TEXT[<int>E_TENSOR_EMPTY] = b"ERR tensor key is empty or in a different shard"

@@ -6,25 +6,19 @@ from posix.strings cimport strncasecmp
 
 from redisai.rm cimport (RedisModuleString, RedisModule_StringPtrLen, RedisModule_StringToLongLong,
                          RedisModule_StringToDouble, RedisModule_GetUsedMemoryRatio,
-                         RedisModule_Alloc, RedisModule_Free, rm_try_alloc, REDISMODULE_OK)
+                         RedisModule_Alloc, RedisModule_Free, rm_try_alloc, rm_config_get_ull,
+                         REDISMODULE_OK)
 from redisai.errors cimport *
 from redisai.tensor cimport *
 from redisai.model cimport Model, model_new, model_set_names
 from redisai.bridge cimport backend_from_name, BE_TF, BE_TFLITE
-
-cdef extern from "<unistd.h>" nogil:
-    long sysconf(int name)
-    enum: _SC_PHYS_PAGES, _SC_PAGESIZE
 
 cdef enum:
     STACK_DIMS = 16
     # BLOBs this large are kept in the client's argument string, not copied:
     # Redis itself stops copying arguments above 32 KiB.
     WRAP_MIN_BYTES = 65536
-
-
-cdef uint64_t physical_memory() noexcept nogil:
-    return <uint64_t>sysconf(_SC_PHYS_PAGES) * <uint64_t>sysconf(_SC_PAGESIZE)
+    DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024 * 1024     # Redis's default
 
 # Largest value VALUES accepts per integer type. The reference rejects every
 # negative value in VALUES (its own tests rely on it); BLOB stores any bits.
@@ -110,6 +104,13 @@ cdef void fill_string_values(Tensor *t, RedisModuleString **vals) noexcept nogil
         p += len + 1
 
 
+cdef uint64_t zero_fill_limit() noexcept nogil:
+    """The largest tensor TENSORSET makes without BLOB or VALUES, the only size
+    not bounded by what the client sent: no larger than the BLOB it could have
+    sent instead (29 bytes of command must not make 4 GiB)."""
+    return rm_config_get_ull(b"proto-max-bulk-len", DEFAULT_PROTO_MAX_BULK_LEN)
+
+
 cdef Err parse_tensorset(RedisModuleString **argv, int argc, Tensor **out) noexcept nogil:
     cdef size_t len
     cdef const char *s = RedisModule_StringPtrLen(argv[2], &len)
@@ -182,6 +183,8 @@ cdef Err parse_shape_and_data(RedisModuleString **argv, int argc, int dt, int64_
     cdef Tensor *t
     if blob and nbytes >= WRAP_MIN_BYTES:
         t = tensor_wrap(dt, ndims, dims, argv[i + 1])
+    elif not blob and not values and nbytes > zero_fill_limit():
+        return E_TENSOR_TOO_LARGE
     elif not blob and not values and nbytes > physical_memory():
         return E_NO_MEMORY          # a zero-fill that size would get the server killed
     else:

@@ -105,6 +105,8 @@ cdef extern from "redismodule_api.h" nogil:
     RedisModuleUser *RedisModule_GetModuleUserFromUserName(RedisModuleString *name)
     void RedisModule_FreeModuleUser(RedisModuleUser *user)
     int RedisModule_ACLCheckCommandPermissions(RedisModuleUser *user, RedisModuleString **argv, int argc)
+    # A numeric server setting (CONFIG GET), or `fallback`; main thread only.
+    unsigned long long rm_config_get_ull(const char *name, unsigned long long fallback)
 
     # key positions (getkeys-api)
     int RedisModule_IsKeysPositionRequest(RedisModuleCtx *ctx)

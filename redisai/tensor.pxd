@@ -49,6 +49,8 @@ cdef Tensor *tensor_retain(Tensor *t) noexcept nogil
 cdef void tensor_release(Tensor *t) noexcept nogil
 cdef size_t tensor_alloc_size(const Tensor *t) noexcept nogil
 
+# Bytes of RAM: no tensor or reply can be larger.
+cdef uint64_t physical_memory() noexcept nogil
 # Product of dims, or -1 if it overflows int64.
 cdef int64_t shape_numel(uint32_t ndims, const int64_t *dims) noexcept nogil
 # Checks a STRING blob holds exactly nelem NUL-terminated elements.

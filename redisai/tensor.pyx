@@ -7,6 +7,10 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBUF_FORMAT
 from redisai.rm cimport (RedisModuleString, RedisModule_Free, RedisModule_MallocSize, rm_try_alloc,
                          RedisModule_RetainString, RedisModule_FreeString, RedisModule_StringPtrLen)
 
+cdef extern from "<unistd.h>" nogil:
+    long sysconf(int name)
+    enum: _SC_PHYS_PAGES, _SC_PAGESIZE
+
 cdef extern from "atomics.h" nogil:
     void rai_incref(int *rc)
     int rai_decref(int *rc)
@@ -22,6 +26,10 @@ DTYPES[<int>DT_UINT8] = DTypeInfo(b"UINT8", 1, 8, 1, b"B")
 DTYPES[<int>DT_UINT16] = DTypeInfo(b"UINT16", 1, 16, 2, b"H")
 DTYPES[<int>DT_BOOL] = DTypeInfo(b"BOOL", 6, 8, 1, b"?")
 DTYPES[<int>DT_STRING] = DTypeInfo(b"STRING", 7, 8, 1, b"B")
+
+
+cdef uint64_t physical_memory() noexcept nogil:
+    return <uint64_t>sysconf(_SC_PHYS_PAGES) * <uint64_t>sysconf(_SC_PAGESIZE)
 
 
 cdef const DTypeInfo *dtype_info(int dtype) noexcept nogil:

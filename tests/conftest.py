@@ -55,14 +55,16 @@ def free_port():
 
 class Server:
     """One redis-server in its own directory. `config` are extra server
-    options ("--name", "value", ...); `module_args` follow the module path."""
+    options ("--name", "value", ...); `module_args` follow the module path
+    (`module`, by default the build's redisai.so)."""
 
-    def __init__(self, workdir, module_args=(), config=(), load_module=True):
+    def __init__(self, workdir, module_args=(), config=(), load_module=True, module=MODULE):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.module_args = [str(a) for a in module_args]
         self.config = [str(c) for c in config]
         self.load_module = load_module
+        self.module = module
         self.port = None
         self.proc = None
 
@@ -79,7 +81,7 @@ class Server:
                "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
                *self.config]
         if self.load_module:
-            cmd += ["--loadmodule", str(MODULE), *self.module_args]
+            cmd += ["--loadmodule", str(self.module), *self.module_args]
         return cmd
 
     def start(self, expect_failure=False, timeout=30):
@@ -135,9 +137,9 @@ def server_factory(tmp_path):
     """Makes servers in fresh directories; every one is stopped at teardown."""
     servers = []
 
-    def make(module_args=(), config=(), load_module=True, start=True, name=None):
+    def make(module_args=(), config=(), load_module=True, start=True, name=None, module=MODULE):
         server = Server(tmp_path / (name or f"server{len(servers)}"), module_args, config,
-                        load_module)
+                        load_module, module)
         servers.append(server)
         if start:
             server.start()

@@ -82,7 +82,13 @@ def config_get(client, name):
     return client.execute_command("AI.CONFIG", "GET", name)
 
 
-def load_backend(client, backend, path="x"):
+# The reference's library of each backend, relative to BACKENDSPATH.
+LIBRARY = {name: f"redisai_{lib}/redisai_{lib}.so" for name, lib in [
+    ("TF", "tensorflow"), ("TFLITE", "tflite"), ("TORCH", "torch"), ("ONNX", "onnxruntime")]}
+
+
+def load_backend(client, backend, path=None):
+    path = LIBRARY[backend.upper()] if path is None else path
     return client.execute_command("AI.CONFIG", "LOADBACKEND", backend, str(path))
 
 
@@ -253,14 +259,49 @@ def test_backend_that_cannot_be_imported(server_factory, tmp_path):
     assert client.ping()
 
 
-def test_backend_path_that_is_not_a_directory_is_accepted(server_factory, tmp_path):
-    """The reference's library names keep working: the framework comes from
-    the virtualenv."""
-    client = server_factory(
-        module_args=["ONNX", "redisai_onnxruntime/redisai_onnxruntime.so"]).client()
+def test_reference_library_paths_use_the_virtualenv(server_factory, tmp_path):
+    """RedisAI's library names keep working, relative or absolute (the file
+    need not exist): the framework comes from the virtualenv."""
+    client = server_factory(module_args=["ONNX", LIBRARY["ONNX"]]).client()
     assert "ai_onnxruntime_version" in info_fields(client, "ai_backends_info")
-    assert load_backend(client, "TORCH", tmp_path / "no-such-dir") == b"OK"
+    assert load_backend(client, "TORCH", tmp_path / LIBRARY["TORCH"]) == b"OK"
     assert "ai_Torch_version" in info_fields(client, "ai_backends_info")
+
+
+def test_loadbackend_path_that_is_neither_library_nor_package_fails(server_factory):
+    """Nothing is imported and the backend stays unloaded: the right path
+    still loads it afterwards."""
+    server = server_factory()
+    client = server.client()
+    for path in [".", "no-such-dir", "/", "redisai_torch", "redisai_torch/redisai_torch",
+                 "redisai_onnxruntime/redisai_onnxruntime.so",      # another backend's library
+                 "torch/redisai_torch.so"]:
+        error = wire_error(client, "AI.CONFIG", "LOADBACKEND", "TORCH", path)
+        assert error.startswith("ERR error loading backend: "), path
+        assert "is neither redisai_torch/redisai_torch.so nor a directory holding the " \
+            "'torch' package" in error
+    assert info_sections(client)["ai_backends_info"] == []
+    assert "libtorch" not in mapped_files(server)
+    assert load_backend(client, "TORCH") == b"OK"
+
+
+def test_loadbackend_directory_without_the_package_fails(server_factory, tmp_path):
+    (tmp_path / "torch").mkdir()                 # no __init__.py: not the package
+    (tmp_path / "onnxruntime").mkdir()
+    (tmp_path / "onnxruntime" / "__init__.py").write_text("")
+    client = server_factory().client()
+    for path in (tmp_path, tmp_path / "torch"):
+        assert wire_error(client, "AI.CONFIG", "LOADBACKEND", "TORCH", path).startswith(
+            "ERR error loading backend: ")
+    assert info_sections(client)["ai_backends_info"] == []
+
+
+@pytest.mark.parametrize("path", [".", "no-such-dir", "redisai_tflite/redisai_tflite.so"])
+def test_load_time_backend_path_that_is_neither_library_nor_package_refuses_to_load(
+        server_factory, path):
+    log = refuses_to_start(server_factory, ["TORCH", path])
+    assert f"ERR error processing argument: TORCH {path}" in log
+    assert "is neither redisai_torch/redisai_torch.so" in log
 
 
 # --- the interpreter ----------------------------------------------------------------------------
@@ -274,6 +315,22 @@ def test_python_executable_argument_chooses_the_interpreter(server_factory):
 def test_missing_python_executable_refuses_to_load(server_factory):
     log = refuses_to_start(server_factory, ["PYTHON_EXECUTABLE", "/nonexistent/bin/python"])
     assert any("<ai>" in line and "/nonexistent/bin/python" in line for line in log.splitlines())
+
+
+# --- loading through a symbolic link -----------------------------------------------------------
+
+def test_module_loads_through_a_symbolic_link(server_factory, tmp_path):
+    """The module's Python package is found beside the real file (a link to a
+    relative link here), and so is the default BACKENDSPATH."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "redisai.so").symlink_to(MODULE)
+    (tmp_path / "redisai.so").symlink_to("lib/redisai.so")
+    server = server_factory(module=tmp_path / "redisai.so")
+    client = server.client()
+    assert client.execute_command("AI.TENSORSET", "t", "FLOAT", 1, "VALUES", 2) == b"OK"
+    assert client.execute_command("AI.TENSORGET", "t", "VALUES") == [b"2"]
+    assert config_get(client, "BACKENDSPATH") == str(MODULE.parent / "backends").encode()
+    assert load_backend(client, "ONNX") == b"OK"
 
 
 # --- MODULE LOAD / UNLOAD -----------------------------------------------------------------------

@@ -117,8 +117,9 @@ def wait_aof_rewrite(client):
 def load_backends(client):
     """Imports torch and onnxruntime inside the server: their thread pools are
     what a fork() must survive."""
-    for backend in ("TORCH", "ONNX"):
-        assert client.execute_command("AI.CONFIG", "LOADBACKEND", backend, "x") == b"OK"
+    for backend, library in (("TORCH", "torch"), ("ONNX", "onnxruntime")):
+        path = f"redisai_{library}/redisai_{library}.so"
+        assert client.execute_command("AI.CONFIG", "LOADBACKEND", backend, path) == b"OK"
 
 
 # --- RDB --------------------------------------------------------------------------------------

@@ -590,6 +590,69 @@ def test_unallocatable_zero_filled_is_an_error(server_factory):
     assert tset(client, "k", "FLOAT", 2, "VALUES", 1, 2) == b"OK"
 
 
+TOO_LARGE = "ERR tensor too large: without BLOB or VALUES it may not exceed proto-max-bulk-len bytes"
+REPLY_OOM = "OOM not enough memory for the reply"
+
+
+@pytest.mark.parametrize("previous", ["absent", "tensor"])
+def test_zero_filled_tensor_is_bounded_by_proto_max_bulk_len(r, previous):
+    """29 bytes of command must not make 4 GiB: a tensor without BLOB or
+    VALUES is no larger than the BLOB the client could have sent."""
+    if previous == "tensor":
+        tset(r, "k", "FLOAT", 2, "VALUES", 1, 2)
+    before = snapshot(r, "k")
+    for args in [("BOOL", 4294967296), ("UINT8", 512 * MiB + 1), ("FLOAT", 128 * MiB + 1),
+                 ("STRING", 512 * MiB + 1), ("DOUBLE", 2**20, 2**20)]:
+        assert error_reply(r, "AI.TENSORSET", "k", *args) == TOO_LARGE
+    assert snapshot(r, "k") == before
+
+
+def test_zero_filled_limit_follows_config_set(server_factory):
+    client = server_factory().client()
+    client.config_set("proto-max-bulk-len", MiB)
+    assert tset(client, "k", "FLOAT", 2, MiB // 8) == b"OK"             # exactly the limit
+    assert error_reply(client, "AI.TENSORSET", "k", "FLOAT", MiB // 4 + 1) == TOO_LARGE
+    assert error_reply(client, "AI.TENSORSET", "k", "STRING", MiB + 1) == TOO_LARGE
+    assert tget(client, "k", "META") == meta("FLOAT", [2, MiB // 8])
+    # What a client can send stays accepted.
+    assert tset(client, "k", "UINT8", MiB, "BLOB", bytes(MiB)) == b"OK"
+    client.config_set("proto-max-bulk-len", 4 * MiB)
+    assert tset(client, "k", "FLOAT", MiB) == b"OK"
+
+
+@pytest.fixture
+def large_tensor_server(server_factory):
+    """16 MiB of FLOAT zeros (4 Mi elements, VALUES about 128 MiB on the wire)
+    under a maxmemory that leaves 48 MiB free."""
+    client = server_factory().client()
+    assert tset(client, "big", "FLOAT", 4 * MiB) == b"OK"
+    client.config_set("maxmemory", used_memory(client) + 48 * MiB)
+    return client
+
+
+@pytest.mark.parametrize("fmt", [(), ("BLOB", "META"), ("VALUES",), ("META", "VALUES")])
+def test_tensorget_that_would_exceed_maxmemory_replies_oom(large_tensor_server, fmt):
+    client = large_tensor_server
+    client.config_set("maxmemory", used_memory(client) + 8 * MiB)
+    assert error_reply(client, "AI.TENSORGET", "big", *fmt) == REPLY_OOM
+    assert client.ping()
+    assert tget(client, "big", "META") == meta("FLOAT", [4 * MiB])
+    if "VALUES" not in fmt:             # (4 Mi VALUES would take seconds to decode here)
+        client.config_set("maxmemory", 0)
+        assert tget(client, "big", *fmt)[-1] == bytes(16 * MiB)
+
+
+def test_tensorget_forms_are_checked_by_their_own_size(large_tensor_server):
+    """48 MiB free: the 16 MiB BLOB fits, 4 Mi VALUES do not."""
+    client = large_tensor_server
+    assert len(tget(client, "big", "BLOB")) == 16 * MiB
+    assert tget(client, "big")[-1] == bytes(16 * MiB)
+    assert error_reply(client, "AI.TENSORGET", "big", "VALUES") == REPLY_OOM
+    assert tset(client, "small", "FLOAT", 2, "VALUES", 1, 2) == b"OK"
+    assert tget(client, "small", "VALUES") == [b"1", b"2"]
+    assert client.ping()
+
+
 @pytest.mark.parametrize("dtype, shape, values", [
     ("FLOAT", [2, 3], np.arange(6, dtype=np.float32)),
     ("INT16", [4], np.array([-3, 0, 7, 32767], dtype=np.int16)),

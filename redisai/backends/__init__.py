@@ -1,10 +1,12 @@
 """Backend registry: one module per framework, imported on first use.
 
-A backend "path" (load-time argument or AI.CONFIG LOADBACKEND) names an extra
-import directory: if it is an existing directory it is put first on sys.path
-before the framework is imported (to use a framework build outside the
-virtualenv). Any other path, such as the reference's `redisai_torch/...so`
-library names, is accepted and the framework is imported from the virtualenv.
+A backend "path" (load-time argument or AI.CONFIG LOADBACKEND, already
+resolved against BACKENDSPATH) is one of:
+- the reference's library for that backend (`.../redisai_torch/redisai_torch.so`;
+  the file need not exist): the framework is imported from the virtualenv;
+- a directory holding the framework's package (`<dir>/torch/__init__.py`): it is
+  put first on sys.path, to use a framework build outside the virtualenv.
+Anything else is refused before any import, so the backend stays unloaded.
 
 TorchScript scripts (AI.SCRIPTSTORE...) are `script.Script`, on top of the TORCH backend.
 """
@@ -13,6 +15,16 @@ import os
 import sys
 
 MODULES = {"TF": "tf", "TFLITE": "tflite", "TORCH": "torch", "ONNX": "onnx"}
+# The reference's library of each backend (spec/config.md), and the package
+# whose presence makes a directory a valid backend path.
+LIBRARIES = {"TF": "redisai_tensorflow", "TFLITE": "redisai_tflite", "TORCH": "redisai_torch",
+             "ONNX": "redisai_onnxruntime"}
+PACKAGES = {"TF": "tensorflow", "TFLITE": "ai_edge_litert", "TORCH": "torch",
+            "ONNX": "onnxruntime"}
+
+
+class BackendError(Exception):
+    """An error whose text is the reply (exact glue messages of the spec)."""
 
 
 class BackendUnavailable(ImportError):
@@ -41,14 +53,17 @@ def _installed_version(package: str):
 
 
 def load(name: str, path: str) -> str:
-    """Import backend `name`; return its framework version."""
-    if path and os.path.isdir(path) and path not in sys.path:
-        sys.path.insert(0, path)
+    """Import backend `name` from `path` (see above); return its framework version."""
+    path = os.path.normpath(path)
+    library = LIBRARIES[name]
+    head, file = os.path.split(path)
+    if file != library + ".so" or os.path.basename(head) != library:
+        if not os.path.isfile(os.path.join(path, PACKAGES[name], "__init__.py")):
+            raise BackendError(f"{path} is neither {library}/{library}.so nor a directory "
+                               f"holding the '{PACKAGES[name]}' package")
+        if path not in sys.path:
+            sys.path.insert(0, path)
     return importlib.import_module(f"{__name__}.{MODULES[name]}").VERSION
-
-
-class BackendError(Exception):
-    """An error whose text is the reply (exact glue messages of the spec)."""
 
 
 def gpu_index(device: str):

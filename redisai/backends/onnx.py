@@ -19,6 +19,15 @@ VERSION = ort.__version__
 _STATUS_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 
 
+def _message(exc):
+    """ORT's text as the reference's C API gave it. Newer ORT says
+    "inputs/outputs" in its dimension and rank errors; the reference's ORT
+    (and the spec) say "Please fix either the inputs or the model."."""
+    return _STATUS_PREFIX.sub("", str(exc)).replace(
+        "Please fix either the inputs/outputs or the model.",
+        "Please fix either the inputs or the model.")
+
+
 def _refuse_external_data(blob):
     """A model must be self-contained: external initializers would make the
     server read files named by the client."""
@@ -59,7 +68,7 @@ class Session:
         try:
             self.session = ort.InferenceSession(bytes(blob), options, providers=providers)
         except Exception as exc:
-            raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
+            raise BackendError(_message(exc)) from None
         # ORT's wrapper keeps the model bytes for re-creating the session on
         # another provider after a failure: a second copy of the weights per
         # model, beside the blob the module keeps. No fallback, no copy.
@@ -83,7 +92,7 @@ class Session:
         try:
             results = self.run_feed(self.outputs, feed, options)
         except Exception as exc:
-            raise BackendError(_STATUS_PREFIX.sub("", str(exc))) from None
+            raise BackendError(_message(exc)) from None
         finally:
             watchdog.stop(options)
         # Sequences and maps (e.g. ZipMap) are not tensors: those outputs are skipped.

@@ -3,6 +3,13 @@ from redisai.backends import BackendError, gpu_index, require
 
 tf = require("tensorflow", "TF")
 VERSION = tf.__version__
+# TF's own names (DataTypeString) where they differ from tf.DType.name.
+TF_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
+
+
+def tf_name(dtype):
+    name = tf.as_dtype(dtype).name
+    return TF_NAMES.get(name, name)
 
 
 def relax_placeholders(graph_def):
@@ -48,10 +55,17 @@ class Session:
         self.session = tf.compat.v1.Session(graph=graph, config=config)
         self.feeds = [graph.get_tensor_by_name(f"{name}:0") for name in inputs]
         self.fetches = [graph.get_tensor_by_name(f"{name}:0") for name in outputs]
+        self.feed_dtypes = [feed.dtype.as_numpy_dtype for feed in self.feeds]
         self.inputs = inputs
         self.outputs = outputs
 
     def run(self, arrays):
+        # Session.run would cast a mismatching input silently; the reference's
+        # C API refuses it, with this text.
+        for i, (array, expected) in enumerate(zip(arrays, self.feed_dtypes)):
+            if array.dtype != expected:
+                raise BackendError(f"Expects arg[{i}] to be {tf_name(expected)} "
+                                   f"but {tf_name(array.dtype)} is provided")
         try:
             return self.session.run(self.fetches, dict(zip(self.feeds, arrays)))
         except tf.errors.OpError as exc:
