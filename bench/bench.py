@@ -2,9 +2,12 @@
 latency, per-key memory of small tensors, module load time, and the model
 section (bench/models.py): AI.MODELEXECUTE against the bare backend call and
 client-side inference, THREADS_PER_QUEUE scaling, main-thread stalls during
-AI.MODELSTORE and memory per stored model.
+AI.MODELSTORE and memory per stored model, and the DAG section (bench/dag.py):
+AI.DAGEXECUTE against the same commands sent separately, AI.MODELEXECUTE
+alone and client-side inference, and AI.SCRIPTEXECUTE against the bare
+TorchScript call.
 
-Usage: python bench/bench.py --module /abs/path/to/redisai.so [--sections tensors,models]
+Usage: python bench/bench.py --module /abs/path/to/redisai.so [--sections tensors,models,dag]
 
 Starts its own redis-server processes on free loopback ports (in a temp dir)
 and always stops them. Prints one report and writes it as JSON to
@@ -13,6 +16,7 @@ is 0 whenever the report was produced, so a failed target never hides it.
 """
 import argparse
 import datetime
+import importlib
 import json
 import os
 import statistics
@@ -189,6 +193,9 @@ def print_report(report):
     if "models" in report:
         import models
         models.print_section(report["models"])
+    if "dag" in report:
+        import dag
+        dag.print_section(report["dag"])
     for name, err in report["section_errors"].items():
         print(f"\n{name}: FAIL (could not run: {err})")
     t = report["targets"]
@@ -201,6 +208,9 @@ def summarize_targets(report):
     if "models" in report:
         import models
         results += models.target_results(report["models"])
+    if "dag" in report:
+        import dag
+        results += dag.target_results(report["dag"])
     failed = results.count(False) + len(report["section_errors"])
     return {"passed": results.count(True), "failed": failed}
 
@@ -231,12 +241,14 @@ def run_tensor_sections(report, module, workdir, duration, warmup):
         errors["module_load"] = repr(e)
 
 
-def run_model_section(report, module, workdir, duration, warmup, module_args):
+def run_model_section(report, name, module, workdir, duration, warmup, module_args):
+    """The models or dag section (they import torch and onnxruntime: only
+    when one of them runs)."""
     try:
-        import models  # imports torch and onnxruntime: only when this section runs
-        report["models"] = models.run_section(module, workdir, duration, warmup, module_args)
+        section = importlib.import_module(name)
+        report[name] = section.run_section(module, workdir, duration, warmup, module_args)
     except Exception as e:  # noqa: BLE001 - reported as a failed target
-        report["section_errors"]["models"] = repr(e)
+        report["section_errors"][name] = repr(e)
 
 
 def main():
@@ -245,15 +257,16 @@ def main():
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per row")
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per row")
     parser.add_argument("--model-duration", type=float, default=2.0,
-                        help="seconds per row of the model section")
+                        help="seconds per row of the models and dag sections")
     parser.add_argument("--model-args", default="",
-                        help="extra load-time module arguments for the model servers, "
+                        help="extra load-time module arguments for the servers of the "
+                             "models and dag sections, "
                              "e.g. 'INTRA_OP_PARALLELISM 1'")
-    parser.add_argument("--sections", default="tensors,models",
-                        help="comma-separated sections to run: tensors, models")
+    parser.add_argument("--sections", default="tensors,models,dag",
+                        help="comma-separated sections to run: tensors, models, dag")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    if not sections <= {"tensors", "models"}:
+    if not sections <= {"tensors", "models", "dag"}:
         sys.exit(f"unknown section in {args.sections!r}")
     module = args.module.resolve()
     if not module.is_file():
@@ -268,9 +281,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="redisai-bench-") as tmp:
         if "tensors" in sections:
             run_tensor_sections(report, module, Path(tmp), args.duration, args.warmup)
-        if "models" in sections:
-            run_model_section(report, module, Path(tmp), args.model_duration, args.warmup,
-                              args.model_args.split())
+        for name in ("models", "dag"):
+            if name in sections:
+                run_model_section(report, name, module, Path(tmp), args.model_duration,
+                                  args.warmup, args.model_args.split())
     report["targets"] = summarize_targets(report)
 
     print_report(report)

@@ -3,17 +3,25 @@
  *
  * Each of C connections keeps exactly one request outstanding (no
  * pipelining) and sends the next one as soon as the reply is complete.
+ * A request is one command, or a sequence of commands (see @THEN below)
+ * sent one after the other, each once the previous one's reply is in.
  * All connections are driven by one epoll loop in one thread, so on a
  * small machine the generator uses one core and leaves the other to Redis.
  *
  * Usage:
  *   loadgen [-h host] [-p port] [-c conns] [-d secs] [-w warmup_secs]
- *           [-n requests_per_conn] [-s size] [-k key_prefix] -- ARG...
+ *           [-n requests_per_conn] [-s size | -f payload_file] [-r reply_len]
+ *           [-k key_prefix] -- ARG...
  *
  * ARG... is the command template; whole-argument tokens are replaced:
  *   @KEY  -> <key_prefix><connection index>   (one key per connection)
  *   @SIZE -> the payload size in decimal
- *   @DATA -> <size> bytes of a fixed non-zero binary pattern
+ *   @DATA -> <size> bytes of a fixed non-zero binary pattern, or with -f
+ *            the file's contents (and <size> is the file's length)
+ *   @THEN -> ends one command and starts the next: a request of N commands
+ *            (e.g. SET in x @THEN EXEC-SOMETHING @THEN GET out) is timed and
+ *            counted once, from sending its first command to the reply of
+ *            its last; each reply is checked as below
  * and, inside any other argument, every "{c}" is replaced by the connection
  * index, so each connection can send its own command (e.g. its own input
  * and output keys: AI.MODELEXECUTE m INPUTS 1 in:{c} OUTPUTS 1 out:{c}).
@@ -26,9 +34,10 @@
  * happens, e.g. PING latency during a model store).
  *
  * Replies are parsed fully (simple strings, errors, integers, bulk strings
- * of any size, arrays). An error reply, a nil, or a bulk string whose
- * length is not <size> counts as an error (the only bulk replies the
- * benchmark expects are GETs of the payload).
+ * of any size, arrays). An error reply (also inside an array), a nil, or a
+ * bulk string reply (not inside an array) whose length is not <reply_len>
+ * counts as an error; reply_len defaults to <size> (GETs of the payload),
+ * and -r -1 accepts any length.
  *
  * Output: one JSON object on stdout:
  *   {"ops":N,"seconds":S,"ops_per_sec":R,"p50_us":..,"p99_us":..,
@@ -60,10 +69,15 @@
 #define DRAIN_TIMEOUT_NS (10ULL * 1000000000ULL)
 
 typedef struct {
+    char *p;              /* one command in RESP, built once */
+    size_t len;
+} cmd_t;
+
+typedef struct {
     int fd;
-    char *req;            /* full RESP request, built once */
-    size_t req_len;
-    size_t sent;          /* bytes of req written for the current request */
+    cmd_t *cmds;          /* the request: ncmds commands, sent in turn */
+    int cmd;              /* the command now outstanding */
+    size_t sent;          /* bytes of cmds[cmd] written so far */
     int want_out;         /* EPOLLOUT currently registered */
     uint64_t t_start;     /* ns when the current request started */
     long done;            /* completed requests */
@@ -77,6 +91,8 @@ typedef struct {
 
 static struct {
     long long size;
+    long long reply_len;  /* expected length of a top-level bulk reply, -1 any */
+    int ncmds;            /* commands per request */
     long errors;
     char first_error[128];
     uint64_t *lat;        /* latency samples in ns */
@@ -174,8 +190,8 @@ static void buf_add_arg(buf_t *b, const char *arg, int index)
     free(out.p);
 }
 
-static void build_request(conn_t *c, int argc, char **argv, const char *prefix,
-                          int index, const char *payload)
+static cmd_t build_command(int argc, char **argv, const char *prefix, int index,
+                           const char *payload)
 {
     buf_t b = {0};
     char tmp[64];
@@ -194,8 +210,24 @@ static void build_request(conn_t *c, int argc, char **argv, const char *prefix,
             buf_add_arg(&b, argv[i], index);
         }
     }
-    c->req = b.p;
-    c->req_len = b.len;
+    return (cmd_t){b.p, b.len};
+}
+
+/* The connection's commands: the template split at each @THEN. */
+static void build_request(conn_t *c, int argc, char **argv, const char *prefix,
+                          int index, const char *payload)
+{
+    c->cmds = calloc((size_t)g.ncmds, sizeof *c->cmds);
+    if (!c->cmds)
+        die("out of memory");
+    for (int k = 0, start = 0, i = 0; i <= argc; i++) {
+        if (i < argc && strcmp(argv[i], "@THEN") != 0)
+            continue;
+        if (i == start)
+            die("usage: empty command in the template");
+        c->cmds[k++] = build_command(i - start, argv + start, prefix, index, payload);
+        start = i + 1;
+    }
 }
 
 /* ---- reply parsing --------------------------------------------------- */
@@ -223,8 +255,8 @@ static int handle_line(conn_t *c, const char *line, size_t len)
             record_error("unexpected nil reply", 20);
             return element_done(c);
         }
-        if (!c->nested && n != g.size)
-            record_error("bulk reply length differs from payload size", 43);
+        if (!c->nested && g.reply_len >= 0 && n != g.reply_len)
+            record_error("bulk reply length differs from the expected one", 47);
         c->skip = n + 2;
         return 0;
     case '*':
@@ -306,8 +338,9 @@ static void set_want_out(int ep, conn_t *c, int want)
  * only while a large request (e.g. 1 MiB SET) is partly written. */
 static void send_more(int ep, conn_t *c)
 {
-    while (c->sent < c->req_len) {
-        ssize_t w = write(c->fd, c->req + c->sent, c->req_len - c->sent);
+    const cmd_t *r = &c->cmds[c->cmd];
+    while (c->sent < r->len) {
+        ssize_t w = write(c->fd, r->p + c->sent, r->len - c->sent);
         if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (errno == EAGAIN)
                 break;
@@ -317,16 +350,23 @@ static void send_more(int ep, conn_t *c)
             die("write: %s", strerror(errno));
         c->sent += (size_t)w;
     }
-    set_want_out(ep, c, c->sent < c->req_len);
+    set_want_out(ep, c, c->sent < r->len);
+}
+
+/* Send command number `cmd` of the connection's request. */
+static void send_command(int ep, conn_t *c, int cmd)
+{
+    c->cmd = cmd;
+    c->sent = 0;
+    c->pending = 1;
+    c->nested = 0;
+    send_more(ep, c);
 }
 
 static void start_request(int ep, conn_t *c)
 {
-    c->sent = 0;
-    c->pending = 1;
-    c->nested = 0;
     c->t_start = now_ns();
-    send_more(ep, c);
+    send_command(ep, c, 0);
 }
 
 /* Read what is available; returns 1 when the outstanding reply is done. */
@@ -382,8 +422,10 @@ int main(int argc, char **argv)
     int port = 6379, nconns = 1, opt;
     double duration = 2.0, warmup = 0.5;
     long per_conn = 0;
+    const char *payload_file = NULL;
+    int reply_len_set = 0;
 
-    while ((opt = getopt(argc, argv, "h:p:c:d:w:n:s:k:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:c:d:w:n:s:f:r:k:")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -392,6 +434,8 @@ int main(int argc, char **argv)
         case 'w': warmup = atof(optarg); break;
         case 'n': per_conn = atol(optarg); break;
         case 's': g.size = atoll(optarg); break;
+        case 'f': payload_file = optarg; break;
+        case 'r': g.reply_len = atoll(optarg); reply_len_set = 1; break;
         case 'k': prefix = optarg; break;
         default: die("usage: see the comment at the top of loadgen.c");
         }
@@ -399,9 +443,26 @@ int main(int argc, char **argv)
     if (optind >= argc || nconns < 1 || g.size < 0)
         die("usage: loadgen [options] -- COMMAND ARG...");
 
-    char *payload = malloc((size_t)g.size + 1);
-    for (long long i = 0; i < g.size; i++)
-        payload[i] = (char)(1 + i % 251); /* non-zero, not text */
+    char *payload = NULL;
+    if (payload_file) {
+        FILE *f = fopen(payload_file, "rb");
+        if (!f || fseek(f, 0, SEEK_END) != 0 || (g.size = ftell(f)) < 0)
+            die("cannot read %s", payload_file);
+        payload = malloc((size_t)g.size + 1);
+        rewind(f);
+        if (!payload || fread(payload, 1, (size_t)g.size, f) != (size_t)g.size)
+            die("cannot read %s", payload_file);
+        fclose(f);
+    } else {
+        payload = malloc((size_t)g.size + 1);
+        for (long long i = 0; i < g.size; i++)
+            payload[i] = (char)(1 + i % 251); /* non-zero, not text */
+    }
+    if (!reply_len_set)
+        g.reply_len = g.size;
+    g.ncmds = 1;
+    for (int i = optind; i < argc; i++)
+        g.ncmds += strcmp(argv[i], "@THEN") == 0;
 
     int ep = epoll_create1(0);
     conn_t *conns = calloc((size_t)nconns, sizeof *conns);
@@ -442,6 +503,10 @@ int main(int argc, char **argv)
                 send_more(ep, c);
             if (!(events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || !read_reply(c))
                 continue;
+            if (c->cmd + 1 < g.ncmds) { /* the next command of the request */
+                send_command(ep, c, c->cmd + 1);
+                continue;
+            }
             now = now_ns();
             c->done++;
             if (now >= t_measure && now < t_end)

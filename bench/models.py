@@ -156,12 +156,21 @@ def latency_row(samples, duration, **fields):
             **percentiles_us(samples), "errors": 0, "first_error": ""}
 
 
-def floor_row(backend, blob, x, duration, warmup):
-    """The bare backend call in a loop, pinned to CPU 1 (the server is idle)."""
+def floor_samples(make_step, duration, warmup):
+    """timed_loop of the step make_step() returns, all pinned to CPU 1 (the
+    server is idle): how every floor is measured."""
     with pinned_self(SERVER_CPU + 1):
+        step = make_step()
+        return timed_loop(step, duration, warmup)
+
+
+def floor_row(backend, blob, x, duration, warmup):
+    """The bare backend call in a loop."""
+    def make_step():
         model = local_model(backend, blob)
-        samples = timed_loop(lambda: model(x), duration, warmup)
-    return latency_row(samples, duration, backend=backend, path="floor", clients=1)
+        return lambda: model(x)
+    return latency_row(floor_samples(make_step, duration, warmup), duration,
+                       backend=backend, path="floor", clients=1)
 
 
 def floor_two_threads_row(backend, blob, x, duration, warmup):
@@ -223,6 +232,14 @@ def wakeup_cost():
     same, cross = ping_pong_us(SERVER_CPU, SERVER_CPU), ping_pong_us(SERVER_CPU, SERVER_CPU + 1)
     return {"same_cpu_round_trip_us": same, "cross_cpu_round_trip_us": cross,
             "wakeup_us": round((cross - same) / 2, 1)}
+
+
+def wakeup_reference(wakeup):
+    """wakeup_cost() as the reference line printed under a latency target."""
+    return wakeup and (
+        f"a wake-up across CPUs costs {wakeup['wakeup_us']:.1f} us here (pipe round trip "
+        f"{wakeup['same_cpu_round_trip_us']:.1f} us on one CPU, "
+        f"{wakeup['cross_cpu_round_trip_us']:.1f} us across two)")
 
 
 def client_side_worker(port, backend, blob, index, barrier, results, duration, warmup):
@@ -298,17 +315,16 @@ def thread_cpu_seconds(pid):
     return main / hz, other / hz
 
 
-def server_row(port, client, backend, clients, threads_per_queue, duration, warmup):
-    """One loadgen run of AI.MODELEXECUTE, with what AI.INFO and /proc say
-    the server spent per call: `run_us` the mean backend time (duration /
-    calls: the framework call with the module's Python glue), and the CPU
-    time of the main thread and of the other threads."""
-    key = f"mlp:{backend}"
+def measured_run(port, client, key, template, clients, duration, warmup, *options):
+    """One loadgen run of `template` (extra loadgen `options`), with what
+    AI.INFO of the model or script `key` and /proc say the server spent per
+    call of it: `run_us` the mean backend time (duration / calls: the
+    framework call with the module's Python glue), and the CPU time of the
+    main thread and of the other threads."""
     pid = client.info("server")["process_id"]
     client.execute_command("AI.INFO", key, "RESETSTAT")
     cpu_before = thread_cpu_seconds(pid)
-    result = run_loadgen(port, [a.replace("{backend}", backend) for a in EXECUTE], clients,
-                         "-d", duration, "-w", warmup)
+    result = run_loadgen(port, template, clients, "-d", duration, "-w", warmup, *options)
     cpu_after = thread_cpu_seconds(pid)
     reply = client.execute_command("AI.INFO", key)
     info = dict(zip(reply[::2], reply[1::2]))
@@ -316,19 +332,29 @@ def server_row(port, client, backend, clients, threads_per_queue, duration, warm
 
     def per_call_us(seconds):
         return round(seconds * 1e6 / calls, 1)
-    return {"backend": backend, "path": "server", "clients": clients,
-            "threads_per_queue": threads_per_queue, **result, "calls": info[b"calls"],
+    return {**result, "calls": info[b"calls"],
             "run_us": per_call_us(info[b"duration"] / 1e6),
             "main_cpu_us": per_call_us(cpu_after[0] - cpu_before[0]),
             "other_cpu_us": per_call_us(cpu_after[1] - cpu_before[1])}
+
+
+def execute_template(backend):
+    return [a.replace("{backend}", backend) for a in EXECUTE]
+
+
+def server_row(port, client, backend, clients, threads_per_queue, duration, warmup):
+    """One loadgen run of AI.MODELEXECUTE, with the server's time per call."""
+    result = measured_run(port, client, f"mlp:{backend}", execute_template(backend), clients,
+                          duration, warmup)
+    return {"backend": backend, "path": "server", "clients": clients,
+            "threads_per_queue": threads_per_queue, **result}
 
 
 def outputs_match(client, blobs, x):
     """Whether the server's output equals the bare call's, per backend."""
     match = {}
     for backend, blob in blobs.items():
-        client.execute_command(*[a.replace("{backend}", backend).replace("{c}", "0")
-                                 for a in EXECUTE])
+        client.execute_command(*[a.replace("{c}", "0") for a in execute_template(backend)])
         raw = client.execute_command("AI.TENSORGET", "out:0", "BLOB")
         served = np.frombuffer(raw, np.float32).reshape(1, LAYERS[-1])
         match[backend] = bool(np.allclose(served, local_model(backend, blob)(x), rtol=1e-4,
@@ -438,10 +464,7 @@ def targets(rows, wakeup):
         out.append({"backend": b, "name": "1-client p50 over the floor", "value": extra,
                     "unit": "us", "target": f"<= {LATENCY_TARGET_US}",
                     "pass": one["errors"] == 0 and extra <= LATENCY_TARGET_US,
-                    "reference": wakeup and (
-                        f"a wake-up across CPUs costs {wakeup['wakeup_us']:.1f} us here (pipe "
-                        f"round trip {wakeup['same_cpu_round_trip_us']:.1f} us on one CPU, "
-                        f"{wakeup['cross_cpu_round_trip_us']:.1f} us across two)")})
+                    "reference": wakeup_reference(wakeup)})
         top = max(CLIENTS)
         tpq1, tpq2 = (find_row(rows, b, "server", top, n) for n in THREADS_PER_QUEUE)
         local = find_row(rows, b, "client-side", top)
@@ -469,11 +492,12 @@ def execute_rows(port, client, blobs, x, threads_per_queue, duration, warmup, wi
     return rows
 
 
-def client_side_rows(port, client, blobs, x, duration, warmup):
-    for i in range(max(CLIENT_SIDE_CLIENTS)):
+def client_side_rows(port, client, blobs, x, duration, warmup, backends=BACKENDS,
+                     clients=CLIENT_SIDE_CLIENTS):
+    for i in range(max(clients)):
         client.set(f"cin:{i}", x.tobytes())
     return [client_side_row(port, b, blobs[b], n, duration, warmup)
-            for b in BACKENDS for n in CLIENT_SIDE_CLIENTS]
+            for b in backends for n in clients]
 
 
 def run_section(module, workdir, duration, warmup, module_args=()):
@@ -523,10 +547,10 @@ PATH_NAMES = {"floor": "bare call (floor)", "floor-2-threads": "bare call, 2 thr
               "client-side": "client-side inference"}
 
 
-def print_rows(rows):
+def print_rows(rows, path_names=PATH_NAMES):
     print(table_header(ROW_COLUMNS))
     for r in rows:
-        path = PATH_NAMES.get(r["path"]) or f"MODELEXECUTE TPQ {r['threads_per_queue']}"
+        path = path_names.get(r["path"]) or f"MODELEXECUTE TPQ {r['threads_per_queue']}"
         print(table_line(ROW_COLUMNS, [
             r["backend"], path, r["clients"], r["ops_per_sec"], r["p50_us"], r["p99_us"],
             r["p99_over_p50"], r.get("run_us"), r.get("main_cpu_us"), r.get("other_cpu_us"),
@@ -534,6 +558,14 @@ def print_rows(rows):
             verdict(r["pass"]) if "pass" in r else None]))
         if r["errors"]:
             print(f"{'':7}   first error: {r['first_error']}")
+
+
+def print_targets(targets):
+    for t in targets:
+        print(f"  {t['backend']:<6} {t['name']:<42} {t['value']:>8.2f} {t['unit']:<2} "
+              f"(target {t['target']})  {verdict(t['pass'])}")
+        if t.get("reference"):
+            print(f"{'':9}reference: {t['reference']}")
 
 
 def print_stalls(stalls):
@@ -576,10 +608,6 @@ def print_section(s):
     print_rows(sorted(s["rows"], key=lambda r: BACKENDS.index(r["backend"])))
     print("  outputs match the bare call: " + ", ".join(
         f"{b} {'yes' if ok else 'NO'}" for b, ok in s["outputs_match"].items()))
-    for t in s["targets"]:
-        print(f"  {t['backend']:<6} {t['name']:<42} {t['value']:>8.2f} {t['unit']:<2} "
-              f"(target {t['target']})  {verdict(t['pass'])}")
-        if t.get("reference"):
-            print(f"{'':9}reference: {t['reference']}")
+    print_targets(s["targets"])
     print_stalls(s["store_stall"])
     print_memory(s["memory"])
