@@ -9,6 +9,8 @@ from redisai.dag cimport Dag
 # for a missing key; E_OK accepts one).
 cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleType *mt, Err empty,
                     void **value) noexcept nogil
+cdef void get_flags(RedisModuleString **argv, int argc, const char *content, bint *meta,
+                    bint *data) noexcept nogil
 cdef bint in_transaction(RedisModuleCtx *ctx) noexcept nogil
 # The checks every execution command starts with, in the spec's order:
 # transaction, arity, the model or script key.

@@ -110,6 +110,19 @@ cdef void reply_blob(RedisModuleCtx *ctx, const Model *m) noexcept nogil:
                                           chunk if i + 1 < n else m.bloblen - i * chunk)
 
 
+cdef void get_flags(RedisModuleString **argv, int argc, const char *content, bint *meta,
+                    bint *data) noexcept nogil:
+    """AI.MODELGET / AI.SCRIPTGET: META and the content token among argv[2:]
+    (others ignored); neither given means both."""
+    cdef int i
+    meta[0] = data[0] = False
+    for i in range(2, argc):
+        meta[0] |= token_is(argv[i], b"META")
+        data[0] |= token_is(argv[i], content)
+    if not meta[0] and not data[0]:
+        meta[0] = data[0] = True
+
+
 cdef int cmd_modelget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     if argc < 2 or argc > 4:
         return reply_arity(ctx, argv[0])
@@ -117,13 +130,8 @@ cdef int cmd_modelget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
     cdef Err err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
     if err != E_OK:
         return reply_error(ctx, err)
-    cdef bint meta = False, blob = False
-    cdef int i
-    for i in range(2, argc):
-        meta |= token_is(argv[i], b"META")
-        blob |= token_is(argv[i], b"BLOB")
-    if not meta and not blob:
-        meta = blob = True
+    cdef bint meta, blob
+    get_flags(argv, argc, b"BLOB", &meta, &blob)
     if not meta:
         reply_blob(ctx, m)
         return REDISMODULE_OK

@@ -14,7 +14,7 @@ from redisai.types cimport ScriptType
 from redisai.bridge cimport BE_TORCH
 from redisai.dag cimport Dag, dag_new
 from redisai.model_commands cimport (open_typed, open_to_run, load_inputs, check_outputs, store,
-                                     submit_single)
+                                     submit_single, get_flags)
 
 
 cdef bint torch_device(RedisModuleString *device) noexcept nogil:
@@ -64,14 +64,9 @@ cdef int cmd_scriptget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     cdef Err err = open_typed(ctx, argv[1], ScriptType, E_SCRIPT_EMPTY, <void **>&s)
     if err != E_OK:
         return reply_error(ctx, err)
-    cdef bint meta = False, source = False
-    cdef int i
+    cdef bint meta, source
     cdef uint32_t e
-    for i in range(2, argc):
-        meta |= token_is(argv[i], b"META")
-        source |= token_is(argv[i], b"SOURCE")
-    if not meta and not source:
-        meta = source = True
+    get_flags(argv, argc, b"SOURCE", &meta, &source)
     if not meta:
         return RedisModule_ReplyWithStringBuffer(ctx, s.blob, s.bloblen)
     RedisModule_ReplyWithArray(ctx, 8 if source else 6)

@@ -251,11 +251,7 @@ class Script:
         """Compiles `source` and validates its entry points; errors are BackendError with the spec's texts."""
         self.device = _device(device)
         self.intra_op = settings.intra_op
-        if settings.inter_op > 0 and torch.get_num_interop_threads() != settings.inter_op:
-            try:
-                torch.set_num_interop_threads(settings.inter_op)
-            except RuntimeError as exc:
-                raise BackendError(str(exc)) from None
+        torch_backend.set_interop_threads(settings)
         unit = torch.jit.CompilationUnit()
         try:
             unit.define(source, rcb=_resolve)

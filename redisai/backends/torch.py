@@ -37,17 +37,22 @@ def output_count(return_type):
     return 1 if kind in ("TensorType", "ListType") else 0
 
 
+def set_interop_threads(settings):
+    """INTER_OP_PARALLELISM: process-wide in torch, settable until the pool starts."""
+    if settings.inter_op > 0 and torch.get_num_interop_threads() != settings.inter_op:
+        try:
+            torch.set_num_interop_threads(settings.inter_op)
+        except RuntimeError as exc:
+            raise BackendError(str(exc)) from None
+
+
 class Session:
     """A TorchScript module; forward() may be called from several threads."""
 
     def __init__(self, blob, device, inputs, outputs, settings):
         self.device = device_for(device)
         self.intra_op = settings.intra_op
-        if settings.inter_op > 0 and torch.get_num_interop_threads() != settings.inter_op:
-            try:
-                torch.set_num_interop_threads(settings.inter_op)
-            except RuntimeError as exc:
-                raise BackendError(str(exc)) from None
+        set_interop_threads(settings)
         try:
             self.module = torch.jit.load(io.BytesIO(bytes(blob)), map_location=self.device)
         except Exception as exc:
