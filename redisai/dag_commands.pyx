@@ -160,7 +160,7 @@ cdef void name_slots(int *slots, int n, int first) noexcept nogil:
 cdef Err parse_op(RedisModuleCtx *ctx, Parse *p, Op *op, int start, int end) noexcept nogil:
     cdef RedisModuleString **argv = p.argv + start
     cdef int argc = end - start, i
-    cdef bint deprecated = p.flags & DEPRECATED
+    cdef bint deprecated = (p.flags & DEPRECATED) != 0
     cdef Tensor *t = NULL
     cdef Model *m = NULL
     cdef ExecuteArgs ea
