@@ -25,23 +25,25 @@ cdef extern from "atomics.h" nogil:
 # ---------------------------------------------------------------- requests
 
 cdef Dag *dag_new(int nslots, int nops) noexcept nogil:
-    cdef Dag *dag = <Dag *>RedisModule_Alloc(sizeof(Dag))
-    memset(dag, 0, sizeof(Dag))
+    # One allocation: the request, its slots and its ops (a one-op request is
+    # on every model call's path).
+    cdef size_t size = sizeof(Dag) + (nslots + 1) * sizeof(Tensor *) + (nops + 1) * sizeof(Op)
+    cdef Dag *dag = <Dag *>RedisModule_Alloc(size)
+    memset(dag, 0, size)
     dag.kind = REQ_DAG
     dag.nslots = nslots
-    dag.slots = <Tensor **>RedisModule_Alloc((nslots + 1) * sizeof(Tensor *))
-    memset(dag.slots, 0, (nslots + 1) * sizeof(Tensor *))
+    dag.ops = <Op *>(dag + 1)
     dag.nops = nops
-    dag.ops = <Op *>RedisModule_Alloc((nops + 1) * sizeof(Op))
-    memset(dag.ops, 0, (nops + 1) * sizeof(Op))
+    dag.slots = <Tensor **>(dag.ops + nops + 1)
     return dag
 
 
 cdef void dag_set_persist(Dag *dag, int n, RedisModuleString **keys, const int *slots) noexcept nogil:
     cdef int i
     dag.npersist = n
-    dag.persist_keys = <RedisModuleString **>RedisModule_Alloc((n + 1) * sizeof(RedisModuleString *))
-    dag.persist_slots = <int *>RedisModule_Alloc((n + 1) * sizeof(int))
+    dag.persist_keys = <RedisModuleString **>RedisModule_Alloc(
+        (n + 1) * (sizeof(RedisModuleString *) + sizeof(int)))
+    dag.persist_slots = <int *>(dag.persist_keys + n + 1)
     for i in range(n):
         dag.persist_keys[i] = keys[i]
         RedisModule_RetainString(NULL, keys[i])
@@ -57,17 +59,14 @@ cdef void dag_free(Dag *dag) noexcept nogil:
         tensor_release(dag.slots[i])
     for i in range(dag.npersist):
         RedisModule_FreeString(NULL, dag.persist_keys[i])
-    for i in range(dag.nparts):
-        RedisModule_Free(dag.parts[i].ops)
     if dag.nparts > 1:
         pthread_mutex_destroy(&dag.lock)
     if dag.call.user != NULL:
         RedisModule_FreeString(NULL, dag.call.user)
-    RedisModule_Free(dag.parts)
-    RedisModule_Free(dag.persist_keys)
-    RedisModule_Free(dag.persist_slots)
-    RedisModule_Free(dag.ops)
-    RedisModule_Free(dag.slots)
+    if dag.parts != NULL:
+        RedisModule_Free(dag.parts)
+    if dag.persist_keys != NULL:
+        RedisModule_Free(dag.persist_keys)
     RedisModule_Free(dag)
 
 
@@ -214,36 +213,51 @@ cdef bint run_part(void *arg) noexcept nogil:
     return rai_decref(&dag.unfinished) == 0
 
 
+cdef int part_of(Dag *dag, int n, RunQueue *q) noexcept nogil:
+    """The index of the part of queue `q` among the first n (n if none)."""
+    cdef int j
+    for j in range(n):
+        if dag.parts[j].queue == q:
+            return j
+    return n
+
+
 cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
-    cdef int i, j, n = 0
-    cdef RunQueue *q
+    cdef int i, j, n = 0, offset = 0
     cdef Op *op
     cdef Part *part
-    # One part per device queue, in order of first use.
-    dag.parts = <Part *>RedisModule_Alloc((dag.nops + 1) * sizeof(Part))
+    # One part per device queue, in order of first use; one allocation for
+    # the parts and their op lists. First pass: the parts and their sizes.
+    dag.parts = <Part *>RedisModule_Alloc((dag.nops + 1) * (sizeof(Part) + sizeof(int)))
     memset(dag.parts, 0, (dag.nops + 1) * sizeof(Part))
+    cdef int *op_lists = <int *>(dag.parts + dag.nops + 1)
     for i in range(dag.nops):
         op = &dag.ops[i]
         if op.kind != OP_MODEL and op.kind != OP_SCRIPT:
             continue
-        q = op.model.queue
-        for j in range(n + 1):
-            if j == n or dag.parts[j].queue == q:
-                break
+        j = part_of(dag, n, op.model.queue)
         part = &dag.parts[j]
         if j == n:
             n += 1
-            part.queue = q
+            part.queue = op.model.queue
             part.dag = dag
-            part.ops = <int *>RedisModule_Alloc((dag.nops + 1) * sizeof(int))
             part.job.run = run_part
             part.job.done = unblock_dag
             part.job.arg = part
             # Completions of one-op requests of the same model may be handed
             # back together (queue.pyx).
             part.job.alike = op.model if dag.nops == 1 else NULL
-        part.ops[part.nops] = i
         part.nops += 1
+    for j in range(n):
+        dag.parts[j].ops = op_lists + offset
+        offset += dag.parts[j].nops
+        dag.parts[j].nops = 0
+    for i in range(dag.nops):                   # second pass: the op lists
+        op = &dag.ops[i]
+        if op.kind == OP_MODEL or op.kind == OP_SCRIPT:
+            part = &dag.parts[part_of(dag, n, op.model.queue)]
+            part.ops[part.nops] = i
+            part.nops += 1
     dag.nparts = n
     dag.unfinished = n
     if n == 0:                              # only TENSORSET / TENSORGET ops
