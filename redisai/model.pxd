@@ -35,6 +35,7 @@ ctypedef struct Model:
     uint32_t nentry             # scripts: declared entry points
     char **entry_points
     void *session               # the backend's Python object (owned), NULL until built
+    Model *shares               # a COPY: the model whose blob and session it uses (a reference)
     RunQueue *queue
     char *key                   # key name of its statistics entry (NULL: none)
     size_t keylen
@@ -50,6 +51,8 @@ cdef void model_set_names(Model *m, uint32_t ninputs, const char **inputs,
                           uint32_t noutputs, const char **outputs) noexcept nogil
 cdef void model_set_entry_points(Model *m, uint32_t n, const char **names) noexcept nogil
 cdef Model *model_retain(Model *m) noexcept nogil
+# A copy for another key (COPY): its own statistics, the same blob and session.
+cdef Model *model_copy(Model *m) noexcept nogil
 # Drops a reference; the last one queues the session's release on a worker.
 cdef void model_release(Model *m) noexcept nogil
 cdef size_t model_mem_usage(const Model *m) noexcept nogil

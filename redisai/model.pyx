@@ -97,17 +97,36 @@ cdef Model *model_retain(Model *m) noexcept nogil:
     return m
 
 
+cdef Model *model_copy(Model *m) noexcept nogil:
+    cdef Model *c = model_new(m.backend, m.device, m.tag, m.taglen)
+    c.kind = m.kind
+    c.batchsize = m.batchsize
+    c.minbatchsize = m.minbatchsize
+    c.minbatchtimeout = m.minbatchtimeout
+    model_set_names(c, m.ninputs, <const char **>m.inputs, m.noutputs, <const char **>m.outputs)
+    model_set_entry_points(c, m.nentry, <const char **>m.entry_points)
+    c.blob = m.blob
+    c.bloblen = m.bloblen
+    c.session = m.session
+    c.queue = m.queue
+    c.shares = model_retain(m.shares if m.shares != NULL else m)
+    return c
+
+
 cdef bint destroy(void *arg) noexcept nogil:
     cdef Model *m = <Model *>arg
-    if m.session != NULL:
-        release_session(m.session)
+    if m.shares != NULL:
+        model_release(m.shares)
+    else:
+        if m.session != NULL:
+            release_session(m.session)
+        if m.blob != NULL:
+            RedisModule_Free(m.blob)
     free_names(m.ninputs, m.inputs)
     free_names(m.noutputs, m.outputs)
     free_names(m.nentry, m.entry_points)
     RedisModule_Free(m.device)
     RedisModule_Free(m.tag)
-    if m.blob != NULL:
-        RedisModule_Free(m.blob)
     RedisModule_Free(m)
     return True
 
@@ -123,7 +142,7 @@ cdef void model_release(Model *m) noexcept nogil:
         pthread_mutex_unlock(&registry_lock)
         RedisModule_Free(m.key)
         m.key = NULL
-    if m.session != NULL and m.queue != NULL:
+    if m.session != NULL and m.queue != NULL and m.shares == NULL:
         # This may run on the main or the lazy-free thread: never wait for the
         # GIL there, let a worker drop the Python object.
         m.destroy_job.run = destroy
@@ -136,7 +155,7 @@ cdef void model_release(Model *m) noexcept nogil:
 
 
 cdef size_t model_mem_usage(const Model *m) noexcept nogil:
-    return sizeof(Model) + m.bloblen + strlen(m.device) + m.taglen
+    return sizeof(Model) + (m.bloblen if m.shares == NULL else 0) + strlen(m.device) + m.taglen
 
 
 cdef void stats_register(Model *m, const char *key, size_t keylen) noexcept nogil:
@@ -194,13 +213,15 @@ cdef void op_init(Op *op, int kind, Model *m, uint32_t ninputs, uint32_t noutput
     op.kind = kind
     op.model = model_retain(m) if m != NULL else NULL
     op.ninputs = ninputs
-    op.in_slots = <int *>RedisModule_Alloc((ninputs + 1) * sizeof(int))
-    op.inputs = <Tensor **>RedisModule_Alloc((ninputs + 1) * sizeof(Tensor *))
-    memset(op.inputs, 0, (ninputs + 1) * sizeof(Tensor *))
     op.noutputs = noutputs
-    op.out_slots = <int *>RedisModule_Alloc((noutputs + 1) * sizeof(int))
-    op.outputs = <Tensor **>RedisModule_Alloc((noutputs + 1) * sizeof(Tensor *))
-    memset(op.outputs, 0, (noutputs + 1) * sizeof(Tensor *))
+    # One allocation: the tensor arrays (zeroed), then the slot arrays.
+    cdef size_t tensors = (ninputs + noutputs + 2) * sizeof(Tensor *)
+    cdef char *block = <char *>RedisModule_Alloc(tensors + (ninputs + noutputs + 2) * sizeof(int))
+    memset(block, 0, tensors)
+    op.inputs = <Tensor **>block
+    op.outputs = op.inputs + ninputs + 1
+    op.in_slots = <int *>(block + tensors)
+    op.out_slots = op.in_slots + ninputs + 1
 
 
 cdef void free_strings(uint32_t n, RedisModuleString **strings) noexcept nogil:
@@ -216,10 +237,8 @@ cdef void op_clear(Op *op) noexcept nogil:
     cdef uint32_t i
     for i in range(op.noutputs):
         tensor_release(op.outputs[i])
-    RedisModule_Free(op.in_slots)
-    RedisModule_Free(op.inputs)
-    RedisModule_Free(op.out_slots)
-    RedisModule_Free(op.outputs)
+    if op.inputs != NULL:
+        RedisModule_Free(op.inputs)            # the block of op_init
     free_strings(op.nkeys, op.keys)
     free_strings(op.nargs, op.args)
     if op.function != NULL:

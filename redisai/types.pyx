@@ -4,7 +4,7 @@ from libc.string cimport memcpy, memset, strlen
 
 from redisai.rm cimport *
 from redisai.tensor cimport *
-from redisai.model cimport (Model, KIND_SCRIPT, model_new, model_release, model_set_names,
+from redisai.model cimport (Model, KIND_SCRIPT, model_new, model_copy, model_release, model_set_names,
                             model_set_entry_points, model_mem_usage, stats_register, rm_strndup)
 from redisai.bridge cimport BACKENDS, BE_COUNT, BE_TF, BE_TORCH
 from redisai.queue cimport queue_ensure
@@ -361,6 +361,16 @@ cdef void model_free(void *value) noexcept nogil:
     model_release(<Model *>value)
 
 
+cdef void *model_copy_to(RedisModuleString *fromkey, RedisModuleString *tokey,
+                         const void *value) noexcept nogil:
+    # COPY of a model or script: the same blob and session, statistics of its own.
+    cdef Model *c = model_copy(<Model *>value)
+    cdef size_t len
+    cdef const char *name = RedisModule_StringPtrLen(tokey, &len)
+    stats_register(c, name, len)
+    return c
+
+
 cdef size_t model_usage(const void *value) noexcept nogil:
     return model_mem_usage(<const Model *>value)
 
@@ -453,6 +463,7 @@ cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
     tm.aof_rewrite = model_aof_rewrite
     tm.mem_usage = model_usage
     tm.free = model_free
+    tm.copy = model_copy_to
     ModelType = RedisModule_CreateDataType(ctx, b"AI__MODEL", ENCODING_VERSION, &tm)
     tm.rdb_load = script_rdb_load
     tm.rdb_save = script_rdb_save

@@ -60,6 +60,23 @@ def test_dump_restore_and_rename(r, blobs):
             CASES[name].execute_and_compare(r, key, blobs, rng)
 
 
+def test_copy(r, blobs):
+    """COPY (beyond the reference): the copy shares the session, has statistics
+    of its own, and outlives the original."""
+    metas = store_cases(r, blobs, ["onnx", "torch"])
+    rng = np.random.default_rng(0)
+    for name, expected in metas.items():
+        assert r.copy(name, f"{name}:copy") == 1
+        assert meta(r, f"{name}:copy") == expected
+        CASES[name].execute_and_compare(r, f"{name}:copy", blobs, rng)
+        assert info(r, name)["calls"] == 0 and info(r, f"{name}:copy")["calls"] == 1
+        r.delete(name)
+        CASES[name].execute_and_compare(r, f"{name}:copy", blobs, rng)
+    assert r.execute_command("DEBUG", "RELOAD") == b"OK"
+    for name, expected in metas.items():
+        assert meta(r, f"{name}:copy") == expected
+
+
 def test_rdb_restart_with_chunked_blobs(server_factory, blobs):
     server = server_factory()
     client = server.client()

@@ -703,6 +703,20 @@ def test_dump_restore_and_rename(r):
     assert_persisted(r, expected, [f"{key}:renamed" for key in expected], stats=False)
 
 
+def test_copy(r):
+    """COPY (beyond the reference): the copy runs with statistics of its own,
+    and outlives the original."""
+    expected = store_persisted(r)
+    for key in expected:
+        assert r.copy(key, f"{key}:copy") == 1
+    assert_persisted(r, expected, [f"{key}:copy" for key in expected])
+    assert info(r, "ep")["calls"] == 0 and info(r, "ep:copy")["calls"] == 1
+    r.delete(*expected)
+    assert_persisted(r, expected, [f"{key}:copy" for key in expected], stats=False)
+    assert r.execute_command("DEBUG", "RELOAD") == b"OK"
+    assert_persisted(r, expected, [f"{key}:copy" for key in expected])
+
+
 def test_rdb_restart(server_factory):
     server = server_factory()
     expected = store_persisted(server.client())
