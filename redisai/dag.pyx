@@ -1,13 +1,13 @@
 # cython: language_level=3
-from libc.string cimport memset, strlen
+from libc.string cimport memset
 from libc.stdint cimport uint32_t
 
 from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain, tensor_release, tensor_dims
-from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORSET, OP_TENSORGET, OP_PENDING,
-                            OP_DONE, OP_FAILED, model_release, model_set_blob, op_clear, stats_add,
-                            stats_register, rm_strndup)
+from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORSET, OP_TENSORGET,
+                            OP_PENDING, OP_DONE, OP_FAILED, model_release, model_set_blob, op_clear,
+                            stats_add, stats_register, rm_strndup)
 from redisai.queue cimport Job, RunQueue, queue_push, queue_push_front
 from redisai.bridge cimport run_op, backend_error_message
 from redisai.types cimport TensorType, ModelType, ScriptType, replicate_tensorset, set_tensor

@@ -8,7 +8,7 @@ from libc.stdint cimport uint32_t
 from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport Tensor, tensor_retain
-from redisai.model cimport (Model, Op, OP_TENSORSET, OP_TENSORGET, OP_MODEL, OP_SCRIPT, op_init)
+from redisai.model cimport Model, Op, OP_TENSORSET, OP_TENSORGET, OP_MODEL, op_init
 from redisai.parse cimport (parse_tensorset, parse_tensorget_format, parse_modelexecute, parse_modelrun,
                             parse_scriptexecute, parse_scriptrun, ExecuteArgs, ScriptExecArgs, token_is)
 from redisai.types cimport TensorType, ModelType, ScriptType
