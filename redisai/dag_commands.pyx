@@ -134,20 +134,16 @@ cdef Err parse_header(RedisModuleCtx *ctx, Parse *p, int *first_op) noexcept nog
 cdef Err split_ops(Parse *p, int i) noexcept nogil:
     """Op ranges: each `|>` followed by at least one argument starts one."""
     while i < p.argc:
-        if i + 1 >= p.argc or is_separator(argv_at(p, i + 1)):
-            p.bad = argv_at(p, i)           # a trailing or empty `|>`
+        if i + 1 >= p.argc or is_separator(p.argv[i + 1]):
+            p.bad = p.argv[i]           # a trailing or empty `|>`
             return E_DAG_UNEXPECTED
         p.op_start[p.nops] = i + 1
         i += 1
-        while i < p.argc and not is_separator(argv_at(p, i)):
+        while i < p.argc and not is_separator(p.argv[i]):
             i += 1
         p.op_end[p.nops] = i
         p.nops += 1
     return E_OK if p.nops > 0 else E_DAG_EMPTY
-
-
-cdef inline RedisModuleString *argv_at(Parse *p, int i) noexcept nogil:
-    return p.argv[i]
 
 
 cdef void name_slots(int *slots, int n, int first) noexcept nogil:

@@ -11,6 +11,9 @@ cdef Err open_typed(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleTyp
                     void **value) noexcept nogil
 cdef void get_flags(RedisModuleString **argv, int argc, const char *content, bint *meta,
                     bint *data) noexcept nogil
+# AI.MODELDEL / AI.SCRIPTDEL: deletes a key of module type `mt`, replicated verbatim.
+cdef int delete_typed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, RedisModuleType *mt,
+                      Err empty) noexcept nogil
 cdef bint in_transaction(RedisModuleCtx *ctx) noexcept nogil
 # The checks every execution command starts with, in the spec's order:
 # transaction, arity, the model or script key.

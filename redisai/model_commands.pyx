@@ -158,11 +158,12 @@ cdef int cmd_modelget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
     return REDISMODULE_OK
 
 
-cdef int cmd_modeldel(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+cdef int delete_typed(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, RedisModuleType *mt,
+                      Err empty) noexcept nogil:
     if argc != 2:
         return reply_arity(ctx, argv[0])
-    cdef Model *m = NULL
-    cdef Err err = open_typed(ctx, argv[1], ModelType, E_MODEL_EMPTY, <void **>&m)
+    cdef void *value = NULL
+    cdef Err err = open_typed(ctx, argv[1], mt, empty, &value)
     if err != E_OK:
         return reply_error(ctx, err)
     cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, argv[1], REDISMODULE_WRITE)
@@ -170,6 +171,10 @@ cdef int cmd_modeldel(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
     RedisModule_CloseKey(key)
     RedisModule_ReplicateVerbatim(ctx)
     return RedisModule_ReplyWithSimpleString(ctx, b"OK")
+
+
+cdef int cmd_modeldel(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    return delete_typed(ctx, argv, argc, ModelType, E_MODEL_EMPTY)
 
 
 cdef void report_execute_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:

@@ -14,7 +14,7 @@ from redisai.types cimport ScriptType
 from redisai.bridge cimport BE_TORCH
 from redisai.dag cimport Dag, dag_new
 from redisai.model_commands cimport (open_typed, open_to_run, load_inputs, check_outputs, store,
-                                     submit_single, get_flags)
+                                     submit_single, get_flags, delete_typed)
 
 
 cdef bint torch_device(RedisModuleString *device) noexcept nogil:
@@ -85,17 +85,7 @@ cdef int cmd_scriptget(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
 
 
 cdef int cmd_scriptdel(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    if argc != 2:
-        return reply_arity(ctx, argv[0])
-    cdef Model *s = NULL
-    cdef Err err = open_typed(ctx, argv[1], ScriptType, E_SCRIPT_EMPTY, <void **>&s)
-    if err != E_OK:
-        return reply_error(ctx, err)
-    cdef RedisModuleKey *key = RedisModule_OpenKey(ctx, argv[1], REDISMODULE_WRITE)
-    RedisModule_DeleteKey(key)
-    RedisModule_CloseKey(key)
-    RedisModule_ReplicateVerbatim(ctx)
-    return RedisModule_ReplyWithSimpleString(ctx, b"OK")
+    return delete_typed(ctx, argv, argc, ScriptType, E_SCRIPT_EMPTY)
 
 
 cdef RedisModuleString **retained(RedisModuleString **argv, int n) noexcept nogil:
@@ -159,21 +149,6 @@ cdef void report_scriptexecute_keys(RedisModuleCtx *ctx, RedisModuleString **arg
         i += 2 + <int>n
 
 
-cdef int cmd_scriptexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    if RedisModule_IsKeysPositionRequest(ctx):
-        report_scriptexecute_keys(ctx, argv, argc)
-        return REDISMODULE_OK
-    cdef Model *s = NULL
-    cdef Err err = open_to_run(ctx, argv, argc, 3, E_SCRIPTEXECUTE_ARITY, ScriptType, E_SCRIPT_EMPTY, &s)
-    cdef ScriptExecArgs a
-    cdef RedisModuleString *bad = NULL
-    if err == E_OK:
-        err = parse_scriptexecute(argv, argc, False, &a, &bad)
-    if err != E_OK:
-        return reply_error_token(ctx, err, bad) if bad != NULL else reply_error(ctx, err)
-    return execute_script(ctx, argv, s, &a)
-
-
 cdef void report_scriptrun_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     """getkeys-api: the script, then past one keyword every argument but
     OUTPUTS and `$` (skipping a TIMEOUT clause at position 3)."""
@@ -184,15 +159,32 @@ cdef void report_scriptrun_keys(RedisModuleCtx *ctx, RedisModuleString **argv, i
             RedisModule_KeyAtPos(ctx, i)
 
 
-cdef int cmd_scriptrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+cdef int script_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,
+                        bint deprecated) noexcept nogil:
+    """AI.SCRIPTEXECUTE, or the deprecated AI.SCRIPTRUN."""
     if RedisModule_IsKeysPositionRequest(ctx):
-        report_scriptrun_keys(ctx, argv, argc)
+        if deprecated:
+            report_scriptrun_keys(ctx, argv, argc)
+        else:
+            report_scriptexecute_keys(ctx, argv, argc)
         return REDISMODULE_OK
     cdef Model *s = NULL
-    cdef Err err = open_to_run(ctx, argv, argc, 3, E_SCRIPTRUN_ARITY, ScriptType, E_SCRIPT_EMPTY, &s)
+    cdef Err err = open_to_run(ctx, argv, argc, 3,
+                               E_SCRIPTRUN_ARITY if deprecated else E_SCRIPTEXECUTE_ARITY,
+                               ScriptType, E_SCRIPT_EMPTY, &s)
     cdef ScriptExecArgs a
+    cdef RedisModuleString *bad = NULL
     if err == E_OK:
-        err = parse_scriptrun(argv, argc, False, &a)
+        err = parse_scriptrun(argv, argc, False, &a) if deprecated else \
+            parse_scriptexecute(argv, argc, False, &a, &bad)
     if err != E_OK:
-        return reply_error(ctx, err)
+        return reply_error_token(ctx, err, bad) if bad != NULL else reply_error(ctx, err)
     return execute_script(ctx, argv, s, &a)
+
+
+cdef int cmd_scriptexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    return script_command(ctx, argv, argc, False)
+
+
+cdef int cmd_scriptrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
+    return script_command(ctx, argv, argc, True)

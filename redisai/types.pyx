@@ -32,6 +32,16 @@ cdef void set_tensor(RedisModuleKey *key, Tensor *t) noexcept nogil:
         RedisModule_ModuleTypeSetValue(key, TensorType, t)
 
 
+cdef bint too_new(RedisModuleIO *io, int encver, const char *what) noexcept nogil:
+    """A value saved by a later encoding fails the load, with the reference's log line."""
+    if encver <= ENCODING_VERSION:
+        return False
+    RedisModule_LogIOError(io, b"warning",
+                           b"Failed loading %s, RedisAI version (%d) is not forward compatible.",
+                           what, encver)
+    return True
+
+
 cdef void tensor_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
     cdef Tensor *t = <Tensor *>value
     cdef const DTypeInfo *info = dtype_info(t.dtype)
@@ -53,10 +63,7 @@ cdef void tensor_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
 
 
 cdef void *tensor_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
-    if encver > ENCODING_VERSION:
-        RedisModule_LogIOError(io, b"warning",
-                               b"Failed loading tensor, RedisAI version (%d) is not forward compatible.",
-                               encver)
+    if too_new(io, encver, b"tensor"):
         return NULL
     cdef uint64_t code, bits, ndims, i
     if encver == ENCODING_VERSION:
@@ -259,10 +266,7 @@ cdef void free_if(void *p) noexcept nogil:
 
 
 cdef void *model_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
-    if encver > ENCODING_VERSION:
-        RedisModule_LogIOError(io, b"warning",
-                               b"Failed loading model, RedisAI version (%d) is not forward compatible.",
-                               encver)
+    if too_new(io, encver, b"model"):
         return NULL
     cdef uint64_t backend = RedisModule_LoadUnsigned(io)
     cdef size_t taglen = 0, bloblen = 0
@@ -389,10 +393,7 @@ cdef void script_rdb_save(RedisModuleIO *io, void *value) noexcept nogil:
 
 
 cdef void *script_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
-    if encver > ENCODING_VERSION:
-        RedisModule_LogIOError(io, b"warning",
-                               b"Failed loading script, RedisAI version (%d) is not forward compatible.",
-                               encver)
+    if too_new(io, encver, b"script"):
         return NULL
     cdef size_t taglen = 0, len = 0
     cdef char *device = load_buffer(io, NULL)
