@@ -15,7 +15,7 @@ import pytest
 from redis.exceptions import ResponseError
 
 import conftest
-from test_tensor import NUMPY_DTYPES
+from test_tensor import NUMPY_DTYPES, wire_error
 
 SEED = 1234
 
@@ -502,3 +502,19 @@ class Slow:
         n = f"slow_n{ms}"
         tensorset(client, n, np.array(int(ms * self.steps_per_ms[self.server]), np.int64))
         return modelexecute(client, "slow", ["slow_x", n], ["slow_y"], *extra)
+
+
+IN_TX = "ERR Cannot run RedisAI command within a transaction or a LUA script"
+
+
+def assert_refused_in_transaction(r, argv):
+    """An execution command is refused with IN_TX inside MULTI (the rest of the
+    transaction runs) and from Lua."""
+    pipe = r.pipeline(transaction=True)
+    pipe.execute_command(*argv)
+    pipe.ping()
+    refused, pong = pipe.execute(raise_on_error=False)
+    assert wire_error(refused) == IN_TX and pong is True
+    with pytest.raises(ResponseError) as exc:
+        r.eval("return redis.pcall(unpack(ARGV))", 0, *argv)
+    assert wire_error(exc.value) == IN_TX

@@ -18,8 +18,8 @@ from redis.exceptions import ResponseError
 
 import models
 from conftest import wait_info, wait_until
-from models import (TYPE_NAMES, assert_alive, info, mlp_inputs, modelexecute, outcome, resp,
-                    store, tensorget, tensorset, wait_blocked)
+from models import (TYPE_NAMES, assert_alive, assert_refused_in_transaction, info, mlp_inputs,
+                    modelexecute, outcome, resp, store, tensorget, tensorset, wait_blocked)
 from test_tensor import (BAD_FORMAT, BAD_TYPE, BOTH_FORMATS, BAD_COUNT, TENSOR_EMPTY, WRONGTYPE,
                          error_reply, wire_error)
 
@@ -250,7 +250,6 @@ SCRIPT_RO = "ERR AI.SCRIPTEXECUTE command cannot be specified in a read-only DAG
 INPUT_NOT_FOUND = "ERR INPUT key cannot be found in DAG"
 PERSIST_NOT_FOUND = "ERR PERSIST key cannot be found in DAG"
 UNSUPPORTED = "Unsupported command within DAG"
-IN_TX = "ERR Cannot run RedisAI command within a transaction or a LUA script"
 
 TS = "AI.TENSORSET a FLOAT 1 2 VALUES 1 2"
 X = "AI.TENSORSET x FLOAT 1 4 VALUES 1 2 3 4"
@@ -404,14 +403,7 @@ def test_pre_execution_errors(r, objects, argv, error):
                                      "AI.DAGRUN_RO"])
 def test_refused_in_multi_and_lua(r, objects, command):
     argv = cmd(f"{command} LOAD 1 t", "AI.TENSORGET t VALUES")
-    pipe = r.pipeline(transaction=True)
-    pipe.execute_command(*argv)
-    pipe.ping()
-    refused, pong = pipe.execute(raise_on_error=False)
-    assert wire_error(refused) == IN_TX and pong is True
-    with pytest.raises(ResponseError) as exc:
-        r.eval("return redis.pcall(unpack(ARGV))", 0, *argv)
-    assert wire_error(exc.value) == IN_TX
+    assert_refused_in_transaction(r, argv)
 
 
 def test_read_only_dags_run_models_and_dagrun_ro_accepts_scriptrun(r, objects, blobs):

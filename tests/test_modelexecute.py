@@ -16,12 +16,12 @@ from redis.exceptions import ResponseError
 
 import models
 from conftest import wait_until
-from models import (CASES, MODEL_EMPTY, NO_RUN_INFO, TF_IO, Slow, assert_alive, assert_results,
-                    info, meta, mlp_inputs, modelexecute, outcome, pair_inputs, resp, store,
-                    tensorget, tensorset, wait_blocked, zero_stats)
+from models import (CASES, MODEL_EMPTY, NO_RUN_INFO, Slow, TF_IO, assert_alive,
+                    assert_refused_in_transaction, assert_results, info, meta, mlp_inputs,
+                    modelexecute, outcome, pair_inputs, resp, store, tensorget, tensorset,
+                    wait_blocked, zero_stats)
 from test_tensor import NUMPY_DTYPES, TENSOR_EMPTY, WRONGTYPE, error_reply, wire_error
 
-IN_TX = "ERR Cannot run RedisAI command within a transaction or a LUA script"
 
 pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
 
@@ -222,14 +222,7 @@ MODELRUN = ("AI.MODELRUN", "m", "INPUTS", "x", "z", "OUTPUTS", "y", "h")
 
 @pytest.mark.parametrize("argv", [("AI.MODELEXECUTE", "m", *IO), MODELRUN], ids=["execute", "run"])
 def test_execution_refused_in_multi_and_lua(r, mlp, argv):
-    pipe = r.pipeline(transaction=True)
-    pipe.execute_command(*argv)
-    pipe.ping()
-    refused, pong = pipe.execute(raise_on_error=False)
-    assert wire_error(refused) == IN_TX and pong is True
-    with pytest.raises(ResponseError) as exc:
-        r.eval("return redis.pcall(unpack(ARGV))", 0, *argv)
-    assert wire_error(exc.value) == IN_TX
+    assert_refused_in_transaction(r, argv)
     assert not r.exists("y")
 
 

@@ -9,7 +9,6 @@ torch and onnxruntime, because their threads are what makes fork() risky.
 import os
 import signal
 import struct
-import time
 from typing import NamedTuple
 
 import numpy as np

@@ -15,13 +15,12 @@ from redis.exceptions import ResponseError
 
 import models
 from conftest import wait_info
-from models import (CASES, MODEL_EMPTY, assert_results, info, mlp_inputs, tensorget, tensorset,
-                    wait_blocked)
-from test_tensor import ARITY, TENSOR_EMPTY, WRONGTYPE, error_reply, wire_error
+from models import (CASES, MODEL_EMPTY, assert_refused_in_transaction, assert_results, info,
+                    mlp_inputs, tensorget, tensorset, wait_blocked)
+from test_tensor import ARITY, TENSOR_EMPTY, WRONGTYPE, error_reply
 
 pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
 
-IN_TX = "ERR Cannot run RedisAI command within a transaction or a LUA script"
 SCRIPT_EMPTY = "ERR script key is empty"
 ENTRY = "(tensors: List[Tensor], keys: List[str], args: List[str])"
 
@@ -437,14 +436,7 @@ def test_timeout_behind_slow_requests(r, shared_server, slow, s, command):
     ("AI.SCRIPTRUN", "s", "legacy_add", "INPUTS", "a", "b", "OUTPUTS", "c"),
 ], ids=lambda a: a[0])
 def test_in_transaction_or_lua(r, s, argv):
-    pipe = r.pipeline(transaction=True)
-    pipe.execute_command(*argv)
-    pipe.ping()
-    refused, pong = pipe.execute(raise_on_error=False)
-    assert wire_error(refused) == IN_TX and pong is True
-    with pytest.raises(ResponseError) as exc:
-        r.eval("return redis.pcall(unpack(ARGV))", 0, *argv)
-    assert wire_error(exc.value) == IN_TX
+    assert_refused_in_transaction(r, argv)
     assert not r.exists("c")
 
 
