@@ -289,19 +289,12 @@ class Script:
                 error = f"Unsupported input type in function definition: {name}"
             self.calls[name] = (fn, False, len(fixed), variadic, error)
 
-    def _configure_thread(self):
-        # Per worker thread, shared with the TORCH model backend.
-        torch.set_num_threads(self.intra_op)
-        torch.set_grad_enabled(False)
-        torch_backend._thread_settings.done = True
-
     def run(self, function: str, arrays: list, keys: list, args: list, noutputs: int) -> list:
         """Calls `function` on numpy arrays; returns its output tensors as contiguous CPU numpy arrays."""
         call = self.calls.get(function)
         if call is None:
             raise BackendError(f"Function does not exist: {function}")
-        if not getattr(torch_backend._thread_settings, "done", False):
-            self._configure_thread()
+        torch_backend.configure_thread(self.intra_op)
         fn, entry, nfixed, variadic, error = call
         try:
             tensors = [torch.from_numpy(a) for a in arrays]
@@ -327,11 +320,7 @@ class Script:
             raise _run_error(exc) from None
         if noutputs == 0:
             return []
-        if isinstance(result, torch.Tensor):
-            flat = [result]
-        else:
-            flat = []
-            _flatten(result, flat, function)
+        flat = torch_backend.flat_outputs(result, function)
         if len(flat) != noutputs:
             raise BackendError(f"Function returned unexpected number of outputs - {function}")
         try:
@@ -341,12 +330,3 @@ class Script:
         except TypeError:       # a dtype numpy has no equivalent for (bfloat16...)
             raise BackendError("ERR unsupported dtype") from None
 
-
-def _flatten(value, out, function):
-    if isinstance(value, torch.Tensor):
-        out.append(value)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            _flatten(v, out, function)
-    else:
-        raise BackendError(f"Function returned non-tensor values{function}")

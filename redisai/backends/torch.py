@@ -64,16 +64,8 @@ class Session:
         self.inputs = [a.name for a in schema.arguments[1:]]
         self.outputs = [""] * output_count(schema.returns[0].type) if schema.returns else []
 
-    def _configure_thread(self):
-        # Per thread: the intra-op thread count and grad mode (workers never
-        # need autograd; setting it once saves a no_grad() block per call).
-        torch.set_num_threads(self.intra_op)
-        torch.set_grad_enabled(False)
-        _thread_settings.done = True
-
     def run(self, arrays):
-        if not getattr(_thread_settings, "done", False):
-            self._configure_thread()
+        configure_thread(self.intra_op)
         if self.cpu:
             tensors = [torch.from_numpy(a) for a in arrays]
         else:
@@ -84,21 +76,37 @@ class Session:
             result = self.forward(*tensors)
         except Exception as exc:
             raise BackendError(str(exc)) from None
-        if isinstance(result, torch.Tensor):
-            flat = [result]
-        else:
-            flat = []
-            flatten(result, flat)
+        flat = flat_outputs(result, "forward")
         if len(flat) != len(self.outputs):
             raise BackendError("Function returned unexpected number of outputs - forward")
         return [t.numpy() for t in flat] if self.cpu else [t.cpu().numpy() for t in flat]
 
 
-def flatten(value, out):
+def configure_thread(intra_op):
+    """Once per worker thread (models and scripts): the intra-op thread count
+    and grad mode (workers never need autograd; setting it once saves a
+    no_grad() block per call)."""
+    if getattr(_thread_settings, "done", False):
+        return
+    torch.set_num_threads(intra_op)
+    torch.set_grad_enabled(False)
+    _thread_settings.done = True
+
+
+def flat_outputs(result, function):
+    """A Tensor, or tuples and lists of them, as a flat list in order."""
+    if isinstance(result, torch.Tensor):
+        return [result]
+    out = []
+    _flatten(result, out, function)
+    return out
+
+
+def _flatten(value, out, function):
     if isinstance(value, torch.Tensor):
         out.append(value)
     elif isinstance(value, (tuple, list)):
         for v in value:
-            flatten(v, out)
+            _flatten(v, out, function)
     else:
-        raise BackendError("Function returned non-tensor valuesforward")
+        raise BackendError(f"Function returned non-tensor values{function}")
