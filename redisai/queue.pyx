@@ -94,6 +94,20 @@ cdef void wait_until(RunQueue *q, long long wake) noexcept nogil:
     pthread_cond_timedwait(&q.ready, &q.lock, &at)
 
 
+cdef void unlink(RunQueue *q, Job *prev, Job *job) noexcept nogil:
+    """Takes a queued job (after `prev`, NULL at the head) off the queue. Lock held."""
+    if prev == NULL:
+        q.head = job.next
+    else:
+        prev.next = job.next
+    if q.tail == job:
+        q.tail = prev
+    q.length -= 1
+    if job.defer_until:
+        job.defer_until = 0
+        q.deferred -= 1
+
+
 cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
     """The next job, once there is one; held completions are handed back
     before waiting."""
@@ -114,13 +128,7 @@ cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
             wait_until(q, wake)
             wake = wake_time(q)
     cdef Job *job = q.head
-    q.head = job.next
-    if q.head == NULL:
-        q.tail = NULL
-    q.length -= 1
-    if job.defer_until:
-        job.defer_until = 0
-        q.deferred -= 1
+    unlink(q, NULL, job)
     cdef int queued = q.length
     pthread_mutex_unlock(&q.lock)
     # Hold completions only across jobs alike, never more than there are
@@ -211,6 +219,16 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
     return q
 
 
+cdef inline void append(Job **head, Job **tail, Job *first, Job *last) noexcept nogil:
+    """Appends the chain first..last (linked by `next`) to a list."""
+    last.next = NULL
+    if tail[0] == NULL:
+        head[0] = first
+    else:
+        tail[0].next = first
+    tail[0] = last
+
+
 cdef void push(RunQueue *q, Job *job, bint front) noexcept nogil:
     pthread_mutex_lock(&q.lock)
     if front:
@@ -219,12 +237,7 @@ cdef void push(RunQueue *q, Job *job, bint front) noexcept nogil:
         if q.tail == NULL:
             q.tail = job
     else:
-        job.next = NULL
-        if q.tail == NULL:
-            q.head = job
-        else:
-            q.tail.next = job
-        q.tail = job
+        append(&q.head, &q.tail, job, job)
     q.length += 1
     if q.length > q.spinning:       # a spinning worker takes it without a wake-up
         pthread_cond_signal(&q.ready)
@@ -249,16 +262,7 @@ cdef void queue_take(RunQueue *q, JobPick pick, void *picker) noexcept nogil:
         next = job.next
         verdict = pick(picker, job)
         if verdict & PICK_TAKE:
-            if prev == NULL:
-                q.head = next
-            else:
-                prev.next = next
-            if q.tail == job:
-                q.tail = prev
-            q.length -= 1
-            if job.defer_until:
-                job.defer_until = 0
-                q.deferred -= 1
+            unlink(q, prev, job)
         else:
             prev = job
         if verdict & PICK_STOP:
@@ -272,12 +276,7 @@ cdef void queue_defer(RunQueue *q, Job **jobs, const long long *until, int n) no
     pthread_mutex_lock(&q.lock)
     for i in range(n):
         jobs[i].defer_until = until[i]
-        jobs[i].next = NULL
-        if q.tail == NULL:
-            q.head = jobs[i]
-        else:
-            q.tail.next = jobs[i]
-        q.tail = jobs[i]
+        append(&q.head, &q.tail, jobs[i], jobs[i])
     q.length += n
     q.deferred += n
     pthread_mutex_unlock(&q.lock)
@@ -309,12 +308,7 @@ cdef void queue_stage(RunQueue *q, Job *job) noexcept nogil:
     if not staging:
         push(q, job, False)
         return
-    job.next = NULL
-    if q.staged == NULL:
-        q.staged = job
-    else:
-        q.staged_tail.next = job
-    q.staged_tail = job
+    append(&q.staged, &q.staged_tail, job, job)
     q.nstaged += 1
 
 
@@ -328,11 +322,7 @@ cdef void flush_staged(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subev
     while q != NULL:
         if q.staged != NULL:
             pthread_mutex_lock(&q.lock)
-            if q.tail == NULL:
-                q.head = q.staged
-            else:
-                q.tail.next = q.staged
-            q.tail = q.staged_tail
+            append(&q.head, &q.tail, q.staged, q.staged_tail)
             q.length += q.nstaged
             for i in range(min(q.nstaged, q.nthreads)):
                 if q.length > q.spinning:
