@@ -42,6 +42,7 @@
  * since 7.0. */
 #define REDISMODULE_EVENT_EVENTLOOP 15
 #define REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP 0
+#define REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP 1
 
 /* Version 3 of the type-methods struct ends at `defrag`; servers >= 6.2
  * accept it. */

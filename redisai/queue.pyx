@@ -5,7 +5,8 @@ from posix.signal cimport sigset_t, sigfillset, SIG_BLOCK, SIG_SETMASK
 
 from redisai.rm cimport (RedisModuleCtx, RedisModuleEvent, RedisModule_Alloc, RedisModule_Free,
                          RedisModule_SubscribeToServerEvent, RedisModule_GetServerVersion, REDISMODULE_OK,
-                         REDISMODULE_EVENT_EVENTLOOP, REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP)
+                         REDISMODULE_EVENT_EVENTLOOP, REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP,
+                         REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP)
 from libc.stdint cimport uint64_t
 from redisai.pthread cimport *
 from redisai.clock cimport now_ns
@@ -291,7 +292,11 @@ cdef void queue_wake(RunQueue *q, Job *job) noexcept nogil:
     pthread_mutex_unlock(&q.lock)
 
 
+# Staging is on (the server fires event-loop events), and whether this
+# iteration's flush is past: the server runs commands after it too (those of
+# clients just unblocked), and those must not wait for the next iteration.
 cdef bint staging = False
+cdef bint flushed = False
 
 
 cdef void queue_enable_staging(RedisModuleCtx *ctx) noexcept nogil:
@@ -301,22 +306,28 @@ cdef void queue_enable_staging(RedisModuleCtx *ctx) noexcept nogil:
     event_loop.dataver = 1
     # Older servers accept the subscription but never fire the event.
     staging = (RedisModule_GetServerVersion() >= 0x00070000 and
-               RedisModule_SubscribeToServerEvent(ctx, event_loop, flush_staged) == REDISMODULE_OK)
+               RedisModule_SubscribeToServerEvent(ctx, event_loop, on_event_loop) == REDISMODULE_OK)
 
 
 cdef void queue_stage(RunQueue *q, Job *job) noexcept nogil:
-    if not staging:
+    if not staging or flushed:
         push(q, job, False)
         return
     append(&q.staged, &q.staged_tail, job, job)
     q.nstaged += 1
 
 
-cdef void flush_staged(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent,
-                       void *data) noexcept nogil:
-    """Before the event loop sleeps: every queue's staged jobs, under one lock."""
+cdef void on_event_loop(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent,
+                        void *data) noexcept nogil:
+    """Before the event loop sleeps, every queue's staged jobs are queued,
+    under one lock each; until it wakes, jobs are queued as they come."""
+    global flushed
+    if subevent == REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP:
+        flushed = False
+        return
     if subevent != REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP:
         return
+    flushed = True
     cdef RunQueue *q = all_queues
     cdef int i
     while q != NULL:
