@@ -47,6 +47,10 @@ ctypedef struct CallContext:
 # Runs a model or script op on op.inputs; fills op.outputs or op.error, and
 # op.duration_us (the backend call alone).
 cdef void run_op(Op *op, const CallContext *call) noexcept nogil
+# Runs n model ops of one model as one call on `inputs`, their inputs joined
+# along dim 0; each op gets its own rows of every output (or the batch's
+# error), and the whole call's duration.
+cdef void run_batch(Op **ops, int n, Tensor **inputs) noexcept nogil
 # The context of the script running on this thread (NULL outside a script).
 cdef const CallContext *current_call() noexcept nogil
 # redisai.host registers the object scripts call back into.

@@ -13,7 +13,7 @@ from redisai.rm cimport *
 from redisai.tensor cimport *
 from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_SCRIPT, model_set_names, rm_strndup,
                             set_session_release)
-from redisai.errors cimport Err, error_message
+from redisai.errors cimport Err, error_message, E_BATCH_OUTPUT, E_TF_BATCH_OUTPUT
 from redisai.clock cimport now_ns
 from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_lock, pthread_mutex_unlock
 
@@ -385,6 +385,55 @@ cdef void run_locked(Op *op) noexcept:
                 op.outputs[i] = output_tensor(numpy.asarray(results[i]))
     except BaseException as exc:
         op.error = error_text(exc)
+
+
+
+cdef void run_batch(Op **ops, int n, Tensor **inputs) noexcept nogil:
+    with gil:
+        run_batch_locked(ops, n, inputs)
+
+
+cdef void run_batch_locked(Op **ops, int n, Tensor **inputs) noexcept:
+    cdef Op *head = ops[0]
+    cdef uint32_t i
+    cdef int j
+    cdef int64_t row, rows
+    cdef long long start, duration_us = 0
+    cdef int64_t total = tensor_dims(inputs[0])[0]
+    cdef char *error = NULL
+    try:
+        arrays = [input_array(inputs[i]) for i in range(head.ninputs)]
+        start = now_ns()
+        results = (<object>head.model.session).run(arrays)
+        duration_us = (now_ns() - start) // 1000
+        for i in range(min(head.noutputs, len(results))):
+            if results[i] is None:
+                continue
+            result = numpy.asarray(results[i])
+            if result.ndim == 0 and head.model.backend == BE_TF:
+                for j in range(n):          # TF: a scalar output goes to every request whole
+                    ops[j].outputs[i] = output_tensor(result)
+                continue
+            if result.ndim == 0 or result.shape[0] != total:
+                error = error_message(E_TF_BATCH_OUTPUT if head.model.backend == BE_TF
+                                      else E_BATCH_OUTPUT, NULL)
+                break
+            row = 0
+            for j in range(n):      # each request's rows, copied once
+                rows = tensor_dims(ops[j].inputs[0])[0]
+                ops[j].outputs[i] = output_tensor(result[row:row + rows])
+                row += rows
+    except BaseException as exc:
+        error = error_text(exc)
+    for j in range(n):
+        ops[j].duration_us = duration_us
+        if error != NULL:
+            for i in range(head.noutputs):
+                tensor_release(ops[j].outputs[i])
+                ops[j].outputs[i] = NULL
+            ops[j].error = rm_strndup(error, strlen(error))
+    if error != NULL:
+        RedisModule_Free(error)
 
 
 set_session_release(release_session_locked)

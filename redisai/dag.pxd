@@ -45,6 +45,7 @@ cdef struct Dag:
     int unfinished                  # parts still running (atomic)
     pthread_mutex_t lock            # slots and parked parts, when nparts > 1
     long long deadline              # ms since the epoch, 0: none
+    long long queued_ns             # now_ns() when queued (MINBATCHTIMEOUT)
     int stop                        # StopReason; the first one wins
     bint single                     # a one-op command: its bare reply
     CallContext call                # the blocked client and its ACL user (scripts)

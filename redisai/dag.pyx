@@ -1,25 +1,20 @@
 # cython: language_level=3
 from libc.string cimport memset
-from libc.stdint cimport uint32_t
 
 from redisai.rm cimport *
 from redisai.errors cimport *
-from redisai.tensor cimport Tensor, tensor_retain, tensor_release, tensor_dims
-from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORSET, OP_TENSORGET,
-                            OP_PENDING, OP_DONE, OP_FAILED, model_release, model_set_blob, op_clear,
-                            stats_add, stats_register, rm_strndup)
-from redisai.queue cimport Job, RunQueue, queue_push, queue_push_front
-from redisai.bridge cimport run_op, backend_error_message
+from redisai.tensor cimport Tensor, tensor_retain, tensor_release
+from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORGET, OP_TENSORSET,
+                            OP_PENDING, OP_FAILED, model_release, model_set_blob, op_clear,
+                            stats_register)
+from redisai.queue cimport Job, RunQueue, queue_push
+from redisai.execute cimport run_part, unblock_dag
+from redisai.bridge cimport backend_error_message
+from redisai.clock cimport now_ns
 from redisai.types cimport TensorType, ModelType, ScriptType, replicate_tensorset, set_tensor
 from redisai.config cimport ensure_backend, build_configured
 from redisai.reply cimport reply_tensor
-from redisai.pthread cimport (pthread_mutex_init, pthread_mutex_destroy, pthread_mutex_lock,
-                              pthread_mutex_unlock)
-
-cdef extern from "atomics.h" nogil:
-    int rai_decref(int *rc)
-    int rai_load_int(const int *p)
-    bint rai_set_once(int *p, int value)
+from redisai.pthread cimport pthread_mutex_init, pthread_mutex_destroy
 
 
 # ---------------------------------------------------------------- requests
@@ -112,107 +107,6 @@ cdef void unblock_build(void *arg) noexcept nogil:
     RedisModule_UnblockClient((<Build *>arg).bc, arg)
 
 
-cdef void unblock_dag(void *arg) noexcept nogil:
-    """Job.done of the part that finished last."""
-    cdef Dag *dag = (<Part *>arg).dag
-    RedisModule_UnblockClient(dag.call.bc, dag)
-
-
-# ---------------------------------------------------------------- execution (workers)
-
-cdef bint inputs_ready(Dag *dag, Op *op) noexcept nogil:
-    cdef uint32_t i
-    for i in range(op.ninputs):
-        if dag.slots[op.in_slots[i]] == NULL:
-            return False
-    return True
-
-
-cdef void wake_parked(Dag *dag) noexcept nogil:
-    """Requeues parts that wait for an output (dag.lock held): first in their
-    queue, as they are already under way."""
-    cdef int i
-    for i in range(dag.nparts):
-        if dag.parts[i].parked:
-            dag.parts[i].parked = False
-            queue_push_front(dag.parts[i].queue, &dag.parts[i].job)
-
-
-cdef void stop_dag(Dag *dag, int reason) noexcept nogil:
-    if rai_set_once(&dag.stop, reason) and dag.nparts > 1:
-        pthread_mutex_lock(&dag.lock)
-        wake_parked(dag)
-        pthread_mutex_unlock(&dag.lock)
-
-
-cdef long long first_dim(Op *op) noexcept nogil:
-    if op.noutputs == 0 or op.outputs[0] == NULL or op.outputs[0].ndims == 0:
-        return 0
-    return tensor_dims(op.outputs[0])[0]
-
-
-cdef void run_one(Dag *dag, Op *op) noexcept nogil:
-    cdef uint32_t i
-    for i in range(op.ninputs):
-        op.inputs[i] = dag.slots[op.in_slots[i]]
-    run_op(op, &dag.call)
-    if op.error == NULL and not dag.single:
-        for i in range(op.noutputs):
-            if op.outputs[i] == NULL:      # e.g. an ONNX sequence or map
-                op.error = rm_strndup(b"ERR non-tensor output is not supported", 38)
-                break
-    stats_add(op.model, op.duration_us, first_dim(op) if op.kind == OP_MODEL else 0,
-              op.error != NULL)
-    if op.error != NULL:
-        op.state = OP_FAILED
-        return
-    if dag.nparts > 1:
-        pthread_mutex_lock(&dag.lock)
-    for i in range(op.noutputs):
-        dag.slots[op.out_slots[i]] = op.outputs[i]
-        op.outputs[i] = NULL
-    op.state = OP_DONE
-    if dag.nparts > 1:
-        wake_parked(dag)
-        pthread_mutex_unlock(&dag.lock)
-
-
-cdef bint park_unless_ready(Dag *dag, Part *part, Op *op) noexcept nogil:
-    """True if the part parked itself (another device's output is missing);
-    the part must then not be touched: a waking part may already run it."""
-    if dag.nparts == 1:
-        return False
-    pthread_mutex_lock(&dag.lock)
-    # Stops are checked under the lock too: a stop wakes parked parts under it.
-    part.parked = rai_load_int(&dag.stop) == RUNNING and not inputs_ready(dag, op)
-    cdef bint parked = part.parked
-    pthread_mutex_unlock(&dag.lock)
-    return parked
-
-
-cdef bint run_part(void *arg) noexcept nogil:
-    """Job.run of a part: its ops in order, until done, stopped or waiting.
-    True (hand back) only for the part that finished last."""
-    cdef Part *part = <Part *>arg
-    cdef Dag *dag = part.dag
-    cdef Op *op
-    while part.next < part.nops and rai_load_int(&dag.stop) == RUNNING:
-        if dag.deadline and RedisModule_Milliseconds() > dag.deadline:
-            stop_dag(dag, STOP_TIMEDOUT)
-            break
-        op = &dag.ops[part.ops[part.next]]
-        if park_unless_ready(dag, part, op):
-            return False
-        if rai_load_int(&dag.stop) != RUNNING:
-            break
-        run_one(dag, op)
-        if op.state == OP_FAILED:
-            stop_dag(dag, STOP_FAILED)
-            break
-        part.next += 1
-    return rai_decref(&dag.unfinished) == 0
-
-
 cdef int part_of(Dag *dag, int n, RunQueue *q) noexcept nogil:
     """The index of the part of queue `q` among the first n (n if none)."""
     cdef int j
@@ -267,6 +161,7 @@ cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
     if n > 1:
         pthread_mutex_init(&dag.lock, NULL)
     dag.call.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
+    dag.queued_ns = now_ns()
     for i in range(n):
         queue_push(dag.parts[i].queue, &dag.parts[i].job)
     return REDISMODULE_OK

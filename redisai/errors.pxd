@@ -126,6 +126,10 @@ cdef enum Err:
     E_DAG_UNSUPPORTED_OP
     E_DAG_INPUT_NOT_FOUND
     E_DAG_PERSIST_NOT_FOUND
+    # execution
+    E_NON_TENSOR_OUTPUT
+    E_BATCH_OUTPUT
+    E_TF_BATCH_OUTPUT
     E_COUNT
 
 cdef const char *err_text(Err err) noexcept nogil

@@ -150,6 +150,11 @@ TEXT[<int>E_DAG_SCRIPTEXECUTE_IN_RUN] = b"AI.SCRIPTEXECUTE cannot be used in a d
 TEXT[<int>E_DAG_UNSUPPORTED_OP] = b"Unsupported command within DAG"
 TEXT[<int>E_DAG_INPUT_NOT_FOUND] = b"ERR INPUT key cannot be found in DAG"
 TEXT[<int>E_DAG_PERSIST_NOT_FOUND] = b"ERR PERSIST key cannot be found in DAG"
+# execution
+TEXT[<int>E_NON_TENSOR_OUTPUT] = b"ERR non-tensor output is not supported"
+TEXT[<int>E_BATCH_OUTPUT] = b"ERR Model did not generate the expected batch size"
+TEXT[<int>E_TF_BATCH_OUTPUT] = (
+    b"ERR Tensorflow batching error: model did not generate the expected batch size")
 
 
 cdef const char *err_text(Err err) noexcept nogil:

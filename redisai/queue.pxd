@@ -10,6 +10,9 @@ ctypedef struct Job:
     JobDone done                # hands the result back (may be held, see queue.pyx); or NULL
     const void *alike           # jobs with the same non-NULL value take about as long
     void *arg
+    long long defer_until       # queued but waiting (a batch below its minimum): re-examined
+                                # when another job arrives or at this time (now_ns clock);
+                                # 0: runnable
     Job *next
 
 ctypedef struct RunQueue:
@@ -19,6 +22,7 @@ ctypedef struct RunQueue:
     Job *head
     Job *tail
     int length                  # queued jobs
+    int deferred                # of which waiting (defer_until > 0)
     int spinning                # workers polling `head` instead of waiting on `ready`
     int nthreads
     pthread_t *threads
@@ -32,3 +36,18 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
 cdef void queue_push(RunQueue *q, Job *job) noexcept nogil
 # Puts a job at the head: a request that was already under way continues next.
 cdef void queue_push_front(RunQueue *q, Job *job) noexcept nogil
+
+# Decides, under the queue's lock, on each queued job in order: PICK_TAKE
+# removes it from the queue (the picker owns it), PICK_STOP ends the walk
+# (both may be set).
+ctypedef int (*JobPick)(void *picker, Job *job) noexcept nogil
+cdef enum:
+    PICK_SKIP = 0
+    PICK_TAKE = 1
+    PICK_STOP = 2
+cdef void queue_take(RunQueue *q, JobPick pick, void *picker) noexcept nogil
+# Puts jobs back at the tail, each waiting until its `until` (> 0, now_ns
+# clock) or until another job is queued.
+cdef void queue_defer(RunQueue *q, Job **jobs, const long long *until, int n) noexcept nogil
+# Makes a waiting job runnable now (no-op if it is not waiting in `q`).
+cdef void queue_wake(RunQueue *q, Job *job) noexcept nogil

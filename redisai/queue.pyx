@@ -6,6 +6,8 @@ from posix.signal cimport sigset_t, sigfillset, SIG_BLOCK, SIG_SETMASK
 from redisai.rm cimport RedisModule_Alloc, RedisModule_Free
 from redisai.pthread cimport *
 from redisai.clock cimport now_ns
+from posix.time cimport timespec, CLOCK_MONOTONIC
+from libc.limits cimport LLONG_MAX
 
 all_queues = NULL
 
@@ -63,11 +65,38 @@ cdef void spin_for_work(RunQueue *q) noexcept nogil:
             rai_cpu_relax()
 
 
+cdef long long wake_time(RunQueue *q) noexcept nogil:
+    """0 if a job can be taken now, else when one can (LLONG_MAX: only once
+    another is queued). Lock held."""
+    if q.head == NULL:
+        return LLONG_MAX
+    if q.deferred < q.length:
+        return 0
+    cdef long long wake = LLONG_MAX
+    cdef Job *job = q.head
+    while job != NULL:
+        if job.defer_until < wake:
+            wake = job.defer_until
+        job = job.next
+    return 0 if wake <= now_ns() else wake
+
+
+cdef void wait_until(RunQueue *q, long long wake) noexcept nogil:
+    cdef timespec at
+    if wake == LLONG_MAX:
+        pthread_cond_wait(&q.ready, &q.lock)
+        return
+    at.tv_sec = wake // 1000000000
+    at.tv_nsec = wake % 1000000000
+    pthread_cond_timedwait(&q.ready, &q.lock, &at)
+
+
 cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
     """The next job, once there is one; held completions are handed back
-    before the queue is found empty."""
+    before waiting."""
     pthread_mutex_lock(&q.lock)
-    if q.head == NULL:
+    cdef long long wake = wake_time(q)
+    if wake:
         pthread_mutex_unlock(&q.lock)
         hand_back(held)
         pthread_mutex_lock(&q.lock)
@@ -77,13 +106,18 @@ cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
             spin_for_work(q)
             pthread_mutex_lock(&q.lock)
             q.spinning -= 1
-        while q.head == NULL:
-            pthread_cond_wait(&q.ready, &q.lock)
+        wake = wake_time(q)
+        while wake:
+            wait_until(q, wake)
+            wake = wake_time(q)
     cdef Job *job = q.head
     q.head = job.next
     if q.head == NULL:
         q.tail = NULL
     q.length -= 1
+    if job.defer_until:
+        job.defer_until = 0
+        q.deferred -= 1
     cdef int queued = q.length
     pthread_mutex_unlock(&q.lock)
     # Hold completions only across jobs alike, never more than there are
@@ -141,9 +175,12 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
     q = <RunQueue *>RedisModule_Alloc(sizeof(RunQueue))
     memcpy(q.name, name, len + 1)
     pthread_mutex_init(&q.lock, NULL)
-    pthread_cond_init(&q.ready, NULL)
+    cdef pthread_condattr_t monotonic          # timed waits use the now_ns clock
+    pthread_condattr_init(&monotonic)
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC)
+    pthread_cond_init(&q.ready, &monotonic)
     q.head = q.tail = NULL
-    q.length = q.spinning = 0
+    q.length = q.spinning = q.deferred = 0
     q.threads = <pthread_t *>RedisModule_Alloc(nthreads * sizeof(pthread_t))
     q.nthreads = 0
     # Workers inherit a fully blocked signal mask: signals stay with Redis's
@@ -197,3 +234,56 @@ cdef void queue_push(RunQueue *q, Job *job) noexcept nogil:
 
 cdef void queue_push_front(RunQueue *q, Job *job) noexcept nogil:
     push(q, job, True)
+
+
+cdef void queue_take(RunQueue *q, JobPick pick, void *picker) noexcept nogil:
+    pthread_mutex_lock(&q.lock)
+    cdef Job *prev = NULL
+    cdef Job *job = q.head
+    cdef Job *next
+    cdef int verdict
+    while job != NULL:
+        next = job.next
+        verdict = pick(picker, job)
+        if verdict & PICK_TAKE:
+            if prev == NULL:
+                q.head = next
+            else:
+                prev.next = next
+            if q.tail == job:
+                q.tail = prev
+            q.length -= 1
+            if job.defer_until:
+                job.defer_until = 0
+                q.deferred -= 1
+        else:
+            prev = job
+        if verdict & PICK_STOP:
+            break
+        job = next
+    pthread_mutex_unlock(&q.lock)
+
+
+cdef void queue_defer(RunQueue *q, Job **jobs, const long long *until, int n) noexcept nogil:
+    cdef int i
+    pthread_mutex_lock(&q.lock)
+    for i in range(n):
+        jobs[i].defer_until = until[i]
+        jobs[i].next = NULL
+        if q.tail == NULL:
+            q.head = jobs[i]
+        else:
+            q.tail.next = jobs[i]
+        q.tail = jobs[i]
+    q.length += n
+    q.deferred += n
+    pthread_mutex_unlock(&q.lock)
+
+
+cdef void queue_wake(RunQueue *q, Job *job) noexcept nogil:
+    pthread_mutex_lock(&q.lock)
+    if job.defer_until:
+        job.defer_until = 0
+        q.deferred -= 1
+        pthread_cond_signal(&q.ready)
+    pthread_mutex_unlock(&q.lock)

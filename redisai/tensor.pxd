@@ -42,6 +42,10 @@ cdef int dtype_from_dlpack(uint64_t code, uint64_t bits) noexcept nogil
 
 # Allocates a tensor with uninitialised data; NULL if memory is short.
 cdef Tensor *tensor_new(int dtype, uint32_t ndims, const int64_t *dims, uint64_t nbytes) noexcept nogil
+# The tensors (same dtype, same dims but the first) joined along dim 0, in
+# order: one copy of their data (STRING blobs join as they are). NULL if
+# memory is short.
+cdef Tensor *tensor_concat(Tensor **parts, int n) noexcept nogil
 # Wraps the bytes of a string argument without copying them (main thread).
 cdef Tensor *tensor_wrap(int dtype, uint32_t ndims, const int64_t *dims,
                          RedisModuleString *owner) noexcept nogil

@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 from libc.stdint cimport int64_t, uint64_t, uint32_t, INT64_MAX
-from libc.string cimport memchr
+from libc.string cimport memchr, memcpy
 from posix.strings cimport strncasecmp
 from cpython.buffer cimport PyBUF_WRITABLE, PyBUF_FORMAT
 
@@ -97,6 +97,24 @@ cdef Tensor *tensor_new(int dtype, uint32_t ndims, const int64_t *dims, uint64_t
     cdef int64_t *d = tensor_dims(t)
     for i in range(ndims):
         d[i] = dims[i]
+    return t
+
+
+cdef Tensor *tensor_concat(Tensor **parts, int n) noexcept nogil:
+    cdef uint64_t nbytes = 0
+    cdef int64_t rows = 0
+    cdef int i
+    for i in range(n):
+        nbytes += parts[i].nbytes
+        rows += tensor_dims(parts[i])[0]
+    cdef Tensor *t = tensor_new(parts[0].dtype, parts[0].ndims, tensor_dims(parts[0]), nbytes)
+    if t == NULL:
+        return NULL
+    tensor_dims(t)[0] = rows
+    cdef char *data = tensor_data(t)
+    for i in range(n):
+        memcpy(data, tensor_data(parts[i]), parts[i].nbytes)
+        data += parts[i].nbytes
     return t
 
 
