@@ -34,9 +34,9 @@ TF_BATCH_SIZE_ERROR = "ERR Tensorflow batching error: model did not generate the
 
 @contextmanager
 def writes_held(r):
-    """CLIENT PAUSE WRITE: execution commands (all write commands) sent
-    meanwhile wait unread, each one a blocked client; CLIENT UNPAUSE runs them
-    in the order they came, all in one pass of the main thread, before it
+    """CLIENT PAUSE WRITE: execution commands (write commands all) sent
+    meanwhile are held back, each one a blocked client; CLIENT UNPAUSE runs
+    them in the order they came, all in one pass of the main thread, before it
     answers."""
     assert r.execute_command("CLIENT", "PAUSE", 60000, "WRITE") == b"OK"
     try:
@@ -133,6 +133,27 @@ def test_modelexecute_modelrun_and_dag_ops_batch_together(r, shared_server, blob
     assert replies[:3] == [b"OK", b"OK", [b"OK"]]
     assert replies[3] == [b"OK", b"OK", xs[3].tobytes(), [10] * 4]
     assert [seen_total(r, i, x) for i, x in enumerate(xs[:3])] == [10] * 3
+
+
+def test_a_dag_taken_into_a_batch_goes_on_with_its_next_op(r, shared_server, blobs, slow):
+    """Two DAGs of two probe ops each: their first ops run as one batch, then
+    their second ops too."""
+    store_probe(r, blobs, "BATCHSIZE", 64)
+    xs = rows([1, 2])
+    for i, x in enumerate(xs):
+        tensorset(r, f"in{i}", x)
+
+    def chain(i):
+        return lambda c: c.execute_command(
+            "AI.DAGEXECUTE", "LOAD", 1, f"in{i}", "PERSIST", 3, f"first{i}", f"y{i}", f"n{i}",
+            "|>", "AI.MODELEXECUTE", "p", "INPUTS", 1, f"in{i}", "OUTPUTS", 2, "x", f"first{i}",
+            "|>", "AI.MODELEXECUTE", "p", "INPUTS", 1, "x", "OUTPUTS", 2, f"y{i}", f"n{i}")
+
+    assert together(shared_server, slow, [chain(0), chain(1)]) == [[b"OK", b"OK"]] * 2
+    for i, x in enumerate(xs):
+        np.testing.assert_array_equal(tensorget(r, f"first{i}"), np.full(len(x), 3))
+    assert [seen_total(r, i, x) for i, x in enumerate(xs)] == [3, 3]
+    assert info(r, "p")["calls"] == 4
 
 
 def test_a_request_of_batchsize_or_more_runs_alone(r, shared_server, blobs, slow):
@@ -312,7 +333,7 @@ def test_minbatchsize_holds_the_batch_until_enough_requests_arrive(r, shared_ser
 
 
 def test_minbatchtimeout_runs_the_batch_it_has(r, shared_server, blobs):
-    store_probe(r, blobs, "BATCHSIZE", 8, "MINBATCHSIZE", 4, "MINBATCHTIMEOUT", 300)
+    store_probe(r, blobs, "BATCHSIZE", 8, "MINBATCHSIZE", 4, "MINBATCHTIMEOUT", 500)
     xs = rows([1, 2])
     for i, x in enumerate(xs):
         tensorset(r, f"in{i}", x)
@@ -322,7 +343,7 @@ def test_minbatchtimeout_runs_the_batch_it_has(r, shared_server, blobs):
         assert [f.result() for f in futures] == [b"OK"] * 2
     # Not a speed bound: the batch must not run before MINBATCHTIMEOUT (ms
     # granularity) has passed since the first request was queued.
-    assert time.monotonic() - start > 0.29
+    assert time.monotonic() - start > 0.49
     assert [seen_total(r, i, x) for i, x in enumerate(xs)] == [3] * 2
 
 
@@ -372,7 +393,7 @@ ACTIONS = {
 def test_changes_while_requests_wait_in_a_batch(r, shared_server, blobs, action):
     """Waiting requests run on the model object they were queued for, after
     MINBATCHTIMEOUT; a request for the model now at the key never joins them."""
-    store_probe(r, blobs, "BATCHSIZE", 8, "MINBATCHSIZE", 4, "MINBATCHTIMEOUT", 300)
+    store_probe(r, blobs, "BATCHSIZE", 8, "MINBATCHSIZE", 4, "MINBATCHTIMEOUT", 500)
     xs = rows([1, 2, 1])
     for i, x in enumerate(xs):
         tensorset(r, f"in{i}", x)
@@ -418,4 +439,22 @@ def test_a_disconnected_clients_batch_mates_get_their_rows(r, shared_server, blo
     totals = [seen_total(r, i, xs[i]) for i in (1, 3)]
     # Whether abandoned requests still run is not specified; their mates' rows are.
     assert totals in ([10, 10], [6, 6])
+    assert_alive(shared_server)
+
+
+def test_a_client_that_disconnects_while_its_batch_waits(r, shared_server, blobs):
+    store_probe(r, blobs, "BATCHSIZE", 8, "MINBATCHSIZE", 3, "MINBATCHTIMEOUT", 500)
+    xs = rows([1, 1, 1])
+    for i, x in enumerate(xs):
+        tensorset(r, f"in{i}", x)
+    with socket.create_connection(("127.0.0.1", shared_server.port)) as sock:
+        sock.sendall(resp("AI.MODELEXECUTE", "p", "INPUTS", 1, "in0", "OUTPUTS", 2, "y0", "n0"))
+        wait_blocked(r, 1)
+    wait_until(lambda: r.info("clients")["blocked_clients"] == 0, "the client gone")
+    with ThreadPoolExecutor(2) as pool:
+        futures = [send(pool, r, shared_server, probe(i), i) for i in (1, 2)]
+        assert [f.result() for f in futures] == [b"OK"] * 2
+    totals = [seen_total(r, i, xs[i]) for i in (1, 2)]
+    # Whether the abandoned request still runs is not specified; its mates' rows are.
+    assert totals in ([3, 3], [2, 2])
     assert_alive(shared_server)
