@@ -9,6 +9,7 @@ repeats the batch's total dim 0 on each row, and made to form by queueing the
 requests together behind a slow request (`together`). Every result is
 compared with the request's own rows or with the framework run here."""
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -154,6 +155,41 @@ def test_a_dag_taken_into_a_batch_goes_on_with_its_next_op(r, shared_server, blo
         np.testing.assert_array_equal(tensorget(r, f"first{i}"), np.full(len(x), 3))
     assert [seen_total(r, i, x) for i, x in enumerate(xs)] == [3, 3]
     assert info(r, "p")["calls"] == 4
+
+
+def test_two_workers_per_queue_never_mix_rows(server_factory, blobs):
+    """Two workers collect batches and wait for MINBATCHSIZE at once: 32
+    clients sending 5 requests each get the framework's outputs on their own
+    rows."""
+    server = server_factory(module_args=["THREADS_PER_QUEUE", 2])
+    r = server.client()
+    blob = blobs("onnx_mlp")
+    assert store(r, "m", "ONNX", blob, "BATCHSIZE", 8, "MINBATCHSIZE", 4,
+                 "MINBATCHTIMEOUT", 20) == b"OK"
+    clients, rounds = 32, 5
+    start = threading.Barrier(clients)
+
+    def one_client(i):
+        client = server.client()
+        rng = np.random.default_rng(200 + i)
+        start.wait()
+        results = []
+        for k in range(rounds):
+            x, z = models.mlp_inputs(rng, 1 + (i + k) % 3)
+            tensorset(client, f"x{i}", x)
+            tensorset(client, f"z{i}", z)
+            reply = modelexecute(client, "m", [f"x{i}", f"z{i}"], [f"y{i}", f"h{i}"])
+            results.append((reply, (x, z), [tensorget(client, f"y{i}"),
+                                            tensorget(client, f"h{i}")]))
+        return results
+
+    with ThreadPoolExecutor(clients) as pool:
+        for results in pool.map(one_client, range(clients)):
+            for reply, inputs, outputs in results:
+                assert reply == b"OK"
+                assert_results(outputs, models.onnx_run(blob, *inputs))
+    stats = info(r, "m")
+    assert (stats["calls"], stats["errors"]) == (clients * rounds, 0)
 
 
 def test_a_request_of_batchsize_or_more_runs_alone(r, shared_server, blobs, slow):
@@ -380,6 +416,21 @@ def test_timeout_while_waiting_for_minbatchsize(r, shared_server, blobs):
     assert [seen_total(r, i, xs[i]) for i in (0, 2, 3)] == [5] * 3
     stats = info(r, "p")
     assert (stats["calls"], stats["samples"]) == (3, 5)
+
+
+def test_a_dag_failing_on_another_device_stops_its_waiting_op(r, shared_server, blobs):
+    """The DAG's CPU op waits for MINBATCHSIZE rows that never come; its op on
+    CPU:1 fails: the DAG answers at once, the waiting op not executed."""
+    store_probe(r, blobs, "BATCHSIZE", 8, "MINBATCHSIZE", 3)
+    assert store(r, "q", "ONNX", blobs("onnx_batch_probe", "FLOAT"), device="CPU:1") == b"OK"
+    tensorset(r, "in0", rows([1])[0])
+    tensorset(r, "ints", np.ones((1, 3), np.int32))          # not the FLOAT q takes
+    reply = r.execute_command(
+        "AI.DAGEXECUTE", "LOAD", 2, "in0", "ints", "TIMEOUT", 20000,
+        "|>", "AI.MODELEXECUTE", "p", "INPUTS", 1, "in0", "OUTPUTS", 2, "y", "n",
+        "|>", "AI.MODELEXECUTE", "q", "INPUTS", 1, "ints", "OUTPUTS", 2, "qy", "qn")
+    assert reply[0] == b"NA" and isinstance(reply[1], ResponseError), reply
+    assert info(r, "p")["calls"] == 0
 
 
 ACTIONS = {
