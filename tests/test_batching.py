@@ -237,6 +237,22 @@ def test_inputs_of_other_shapes_or_dtypes_never_merge(r, shared_server, blobs, s
         np.testing.assert_array_equal(tensorget(r, f"n{i}"), np.full(a[0][:1], total))
 
 
+def test_requests_timed_out_in_the_queue_leave_their_batch(r, shared_server, blobs, slow):
+    """Requests 0 and 2 expire behind the slow request: TIMEDOUT, not counted;
+    1 and 3 run as one batch of their own rows."""
+    store_probe(r, blobs, "BATCHSIZE", 64)
+    xs = rows([2, 1, 2, 3])
+    for i, x in enumerate(xs):
+        tensorset(r, f"in{i}", x)
+    replies = together(shared_server, slow, [probe(0, "p", "TIMEOUT", 1), probe(1),
+                                             probe(2, "p", "TIMEOUT", 1), probe(3)])
+    assert replies == [b"TIMEDOUT", b"OK", b"TIMEDOUT", b"OK"]
+    assert [seen_total(r, i, xs[i]) for i in (1, 3)] == [4, 4]
+    assert not r.exists("y0", "n0", "y2", "n2")
+    stats = info(r, "p")
+    assert (stats["calls"], stats["samples"]) == (2, 4)
+
+
 def test_string_tensors_batch_through_onnx(r, shared_server, blobs, slow):
     store_probe(r, blobs, "BATCHSIZE", 64, dtype="STRING")
     words = [b"", b"a", b"batch", b"of", b"strings", b"\xc3\xa9t\xc3\xa9", b"x" * 300]
