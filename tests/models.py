@@ -118,6 +118,22 @@ def onnx_batch_probe(dtype):
     return _onnx_model(graph)
 
 
+def onnx_row_index():
+    """2-D float x -> i = [0, 1, ..., N-1] (int64): each request of a batch
+    finds where its rows were in the batch."""
+    from onnx import TensorProto, helper, numpy_helper
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["rows"]),
+             helper.make_node("Range", ["zero", "rows", "one"], ["i"])]
+    graph = helper.make_graph(
+        nodes, "row_index",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ANY_2D)],
+        [helper.make_tensor_value_info("i", TensorProto.INT64, ["d0"])],
+        [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+         numpy_helper.from_array(np.array(1, np.int64), "one")])
+    return _onnx_model(graph)
+
+
 def onnx_column_sums():
     """x [N,d] float -> s = sums over dim 0 [1,d]: dim 0 is not the batch's."""
     from onnx import TensorProto, helper, numpy_helper

@@ -28,7 +28,8 @@ pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
 
 SLOW_MS = 200               # far longer than the main thread takes to queue a few dozen requests
 BATCH_SIZE_ERROR = "ERR Model did not generate the expected batch size"
-TF_BATCH_SIZE_ERROR = "ERR Tensorflow batching error: model did not generate the expected batch size"
+TF_BATCH_SIZE_ERROR = ("ERR Tensorflow batching error: model did not generate the expected "
+                       "batch size")
 
 
 # ================================================================ helpers
@@ -203,6 +204,22 @@ def test_the_total_never_exceeds_batchsize(r, shared_server, blobs, slow, sizes,
     """A request that would push the total over BATCHSIZE waits for the next batch."""
     store_probe(r, blobs, "BATCHSIZE", 4)
     assert batch_totals(shared_server, slow, rows(sizes)) == totals
+
+
+@pytest.mark.parametrize("batchsize, sizes, offsets", [(64, [1, 2, 3], [0, 1, 3]),
+                                                       (4, [3, 2, 1, 2], [0, 0, 3, 2])])
+def test_inputs_are_joined_in_queue_order(r, shared_server, blobs, slow, batchsize, sizes,
+                                          offsets):
+    """Each request finds where its rows were in its batch (BATCHSIZE 4: 3 + 1,
+    then 2 + 2: a request that would exceed it waits for the next batch)."""
+    assert store(r, "rows", "ONNX", blobs("onnx_row_index"), "BATCHSIZE", batchsize) == b"OK"
+    for i, x in enumerate(rows(sizes)):
+        tensorset(r, f"in{i}", x)
+    replies = together(shared_server, slow, [
+        lambda c, i=i: modelexecute(c, "rows", [f"in{i}"], [f"at{i}"]) for i in range(len(sizes))])
+    assert replies == [b"OK"] * len(sizes)
+    for i, (size, offset) in enumerate(zip(sizes, offsets)):
+        np.testing.assert_array_equal(tensorget(r, f"at{i}"), np.arange(offset, offset + size))
 
 
 def test_inputs_of_other_shapes_or_dtypes_never_merge(r, shared_server, blobs, slow):
