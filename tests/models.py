@@ -118,6 +118,16 @@ def onnx_batch_probe(dtype):
     return _onnx_model(graph)
 
 
+def onnx_total():
+    """x [N,d] float -> t = the sum of x (0-dim): no dim 0 at all."""
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["t"], keepdims=0)], "total",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ANY_2D)],
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, [])])
+    return _onnx_model(graph)
+
+
 def onnx_row_index():
     """2-D float x -> i = [0, 1, ..., N-1] (int64): each request of a batch
     finds where its rows were in the batch."""
