@@ -3,7 +3,10 @@ from libc.string cimport memcpy, strcmp
 from libc.stdio cimport snprintf
 from posix.signal cimport sigset_t, sigfillset, SIG_BLOCK, SIG_SETMASK
 
-from redisai.rm cimport RedisModule_Alloc, RedisModule_Free
+from redisai.rm cimport (RedisModuleCtx, RedisModuleEvent, RedisModule_Alloc, RedisModule_Free,
+                         RedisModule_SubscribeToServerEvent, RedisModule_GetServerVersion, REDISMODULE_OK,
+                         REDISMODULE_EVENT_EVENTLOOP, REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP)
+from libc.stdint cimport uint64_t
 from redisai.pthread cimport *
 from redisai.clock cimport now_ns
 from posix.time cimport timespec, CLOCK_MONOTONIC
@@ -91,6 +94,20 @@ cdef void wait_until(RunQueue *q, long long wake) noexcept nogil:
     pthread_cond_timedwait(&q.ready, &q.lock, &at)
 
 
+cdef void unlink(RunQueue *q, Job *prev, Job *job) noexcept nogil:
+    """Takes a queued job (after `prev`, NULL at the head) off the queue. Lock held."""
+    if prev == NULL:
+        q.head = job.next
+    else:
+        prev.next = job.next
+    if q.tail == job:
+        q.tail = prev
+    q.length -= 1
+    if job.defer_until:
+        job.defer_until = 0
+        q.deferred -= 1
+
+
 cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
     """The next job, once there is one; held completions are handed back
     before waiting."""
@@ -111,13 +128,7 @@ cdef Job *next_job(RunQueue *q, Held *held) noexcept nogil:
             wait_until(q, wake)
             wake = wake_time(q)
     cdef Job *job = q.head
-    q.head = job.next
-    if q.head == NULL:
-        q.tail = NULL
-    q.length -= 1
-    if job.defer_until:
-        job.defer_until = 0
-        q.deferred -= 1
+    unlink(q, NULL, job)
     cdef int queued = q.length
     pthread_mutex_unlock(&q.lock)
     # Hold completions only across jobs alike, never more than there are
@@ -179,8 +190,8 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
     pthread_condattr_init(&monotonic)
     pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC)
     pthread_cond_init(&q.ready, &monotonic)
-    q.head = q.tail = NULL
-    q.length = q.spinning = q.deferred = 0
+    q.head = q.tail = q.staged = q.staged_tail = NULL
+    q.length = q.spinning = q.deferred = q.nstaged = 0
     q.threads = <pthread_t *>RedisModule_Alloc(nthreads * sizeof(pthread_t))
     q.nthreads = 0
     # Workers inherit a fully blocked signal mask: signals stay with Redis's
@@ -208,6 +219,16 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
     return q
 
 
+cdef inline void append(Job **head, Job **tail, Job *first, Job *last) noexcept nogil:
+    """Appends the chain first..last (linked by `next`) to a list."""
+    last.next = NULL
+    if tail[0] == NULL:
+        head[0] = first
+    else:
+        tail[0].next = first
+    tail[0] = last
+
+
 cdef void push(RunQueue *q, Job *job, bint front) noexcept nogil:
     pthread_mutex_lock(&q.lock)
     if front:
@@ -216,12 +237,7 @@ cdef void push(RunQueue *q, Job *job, bint front) noexcept nogil:
         if q.tail == NULL:
             q.tail = job
     else:
-        job.next = NULL
-        if q.tail == NULL:
-            q.head = job
-        else:
-            q.tail.next = job
-        q.tail = job
+        append(&q.head, &q.tail, job, job)
     q.length += 1
     if q.length > q.spinning:       # a spinning worker takes it without a wake-up
         pthread_cond_signal(&q.ready)
@@ -246,16 +262,7 @@ cdef void queue_take(RunQueue *q, JobPick pick, void *picker) noexcept nogil:
         next = job.next
         verdict = pick(picker, job)
         if verdict & PICK_TAKE:
-            if prev == NULL:
-                q.head = next
-            else:
-                prev.next = next
-            if q.tail == job:
-                q.tail = prev
-            q.length -= 1
-            if job.defer_until:
-                job.defer_until = 0
-                q.deferred -= 1
+            unlink(q, prev, job)
         else:
             prev = job
         if verdict & PICK_STOP:
@@ -269,12 +276,7 @@ cdef void queue_defer(RunQueue *q, Job **jobs, const long long *until, int n) no
     pthread_mutex_lock(&q.lock)
     for i in range(n):
         jobs[i].defer_until = until[i]
-        jobs[i].next = NULL
-        if q.tail == NULL:
-            q.head = jobs[i]
-        else:
-            q.tail.next = jobs[i]
-        q.tail = jobs[i]
+        append(&q.head, &q.tail, jobs[i], jobs[i])
     q.length += n
     q.deferred += n
     pthread_mutex_unlock(&q.lock)
@@ -287,3 +289,45 @@ cdef void queue_wake(RunQueue *q, Job *job) noexcept nogil:
         q.deferred -= 1
         pthread_cond_signal(&q.ready)
     pthread_mutex_unlock(&q.lock)
+
+
+cdef bint staging = False
+
+
+cdef void queue_enable_staging(RedisModuleCtx *ctx) noexcept nogil:
+    global staging
+    cdef RedisModuleEvent event_loop
+    event_loop.id = REDISMODULE_EVENT_EVENTLOOP
+    event_loop.dataver = 1
+    # Older servers accept the subscription but never fire the event.
+    staging = (RedisModule_GetServerVersion() >= 0x00070000 and
+               RedisModule_SubscribeToServerEvent(ctx, event_loop, flush_staged) == REDISMODULE_OK)
+
+
+cdef void queue_stage(RunQueue *q, Job *job) noexcept nogil:
+    if not staging:
+        push(q, job, False)
+        return
+    append(&q.staged, &q.staged_tail, job, job)
+    q.nstaged += 1
+
+
+cdef void flush_staged(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent,
+                       void *data) noexcept nogil:
+    """Before the event loop sleeps: every queue's staged jobs, under one lock."""
+    if subevent != REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP:
+        return
+    cdef RunQueue *q = all_queues
+    cdef int i
+    while q != NULL:
+        if q.staged != NULL:
+            pthread_mutex_lock(&q.lock)
+            append(&q.head, &q.tail, q.staged, q.staged_tail)
+            q.length += q.nstaged
+            for i in range(min(q.nstaged, q.nthreads)):
+                if q.length > q.spinning:
+                    pthread_cond_signal(&q.ready)
+            pthread_mutex_unlock(&q.lock)
+            q.staged = q.staged_tail = NULL
+            q.nstaged = 0
+        q = q.next
