@@ -137,6 +137,26 @@ def test_modelexecute_modelrun_and_dag_ops_batch_together(r, shared_server, blob
     assert [seen_total(r, i, x) for i, x in enumerate(xs[:3])] == [10] * 3
 
 
+def test_pipelined_requests_reach_the_worker_at_once(r, blobs):
+    """A client's pipelined requests are read one at a time, each when the one
+    before is answered (in Redis's pass over unblocked clients, which follows
+    the modules' before-sleep event): each must still reach the worker at once,
+    not at the event loop's next wake-up. With hz 1 that wake-up can be a
+    second away: each request's TIMEOUT 300 catches one held back."""
+    store_probe(r, blobs, "BATCHSIZE", 8)
+    tensorset(r, "in0", rows([1])[0])
+    hz = r.config_get("hz")["hz"]
+    assert r.config_set("hz", 1)
+    try:
+        pipe = r.pipeline(transaction=False)
+        for _ in range(10):
+            probe(0, "p", "TIMEOUT", 300)(pipe)
+        replies = pipe.execute(raise_on_error=False)
+    finally:
+        assert r.config_set("hz", hz)
+    assert replies == [b"OK"] * 10
+
+
 def test_a_dag_taken_into_a_batch_goes_on_with_its_next_op(r, shared_server, blobs, slow):
     """Two DAGs of two probe ops each: their first ops run as one batch, then
     their second ops too."""
