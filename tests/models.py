@@ -86,14 +86,72 @@ def onnx_sum(n=5):
     return _onnx_model(graph)
 
 
-def onnx_identity(dtype):
-    """2-D input -> output unchanged, for one RedisAI dtype."""
+def onnx_identity(dtype, dims=tuple(ANY_2D)):
+    """Input -> output unchanged, for one RedisAI dtype (any 2-D shape unless
+    `dims` fixes it)."""
     from onnx import TensorProto, helper
     elem = getattr(TensorProto, dtype)
     graph = helper.make_graph(
         [helper.make_node("Identity", ["input"], ["output"])], f"identity_{dtype.lower()}",
-        [helper.make_tensor_value_info("input", elem, ANY_2D)],
-        [helper.make_tensor_value_info("output", elem, ANY_2D)])
+        [helper.make_tensor_value_info("input", elem, dims)],
+        [helper.make_tensor_value_info("output", elem, dims)])
+    return _onnx_model(graph)
+
+
+def onnx_batch_probe(dtype):
+    """2-D x -> y = x, and n = [N, ..., N] (int64, N = dim 0 of x): each
+    request of a batch finds the batch's total size in its rows of n."""
+    from onnx import TensorProto, helper, numpy_helper
+    elem = getattr(TensorProto, dtype)
+    nodes = [helper.make_node("Identity", ["x"], ["y"]),
+             helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["rows"]),        # N
+             helper.make_node("Gather", ["shape", "first"], ["dim0"]),       # [N]
+             helper.make_node("Expand", ["rows", "dim0"], ["n"])]
+    graph = helper.make_graph(
+        nodes, f"batch_probe_{dtype.lower()}",
+        [helper.make_tensor_value_info("x", elem, ANY_2D)],
+        [helper.make_tensor_value_info("y", elem, ANY_2D),
+         helper.make_tensor_value_info("n", TensorProto.INT64, ["d0"])],
+        [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+         numpy_helper.from_array(np.array([0], np.int64), "first")])
+    return _onnx_model(graph)
+
+
+def onnx_total():
+    """x [N,d] float -> t = the sum of x (0-dim): no dim 0 at all."""
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["t"], keepdims=0)], "total",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ANY_2D)],
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, [])])
+    return _onnx_model(graph)
+
+
+def onnx_row_index():
+    """2-D float x -> i = [0, 1, ..., N-1] (int64): each request of a batch
+    finds where its rows were in the batch."""
+    from onnx import TensorProto, helper, numpy_helper
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["rows"]),
+             helper.make_node("Range", ["zero", "rows", "one"], ["i"])]
+    graph = helper.make_graph(
+        nodes, "row_index",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ANY_2D)],
+        [helper.make_tensor_value_info("i", TensorProto.INT64, ["d0"])],
+        [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+         numpy_helper.from_array(np.array(1, np.int64), "one")])
+    return _onnx_model(graph)
+
+
+def onnx_column_sums():
+    """x [N,d] float -> s = sums over dim 0 [1,d]: dim 0 is not the batch's."""
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1)], "column_sums",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ANY_2D)],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, "d1"])],
+        [numpy_helper.from_array(np.array([0], np.int64), "axes")])
     return _onnx_model(graph)
 
 
@@ -221,6 +279,21 @@ def torch_slow():
     return _torch_save(torch.jit.script(Slow()))
 
 
+def torch_batch_probe():
+    """Scripted: forward(a, b) -> (a, b, n), any dtypes and shapes; n is
+    [N, ..., N] (int64, N = dim 0 of a; 0-dim 0 for a 0-dim a): each request of
+    a batch finds the batch's total size in its rows of n."""
+    import torch
+    from torch import nn
+
+    class Probe(nn.Module):
+        def forward(self, a, b):
+            dim0 = a.shape[:1]
+            return a.clone(), b.clone(), torch.full(dim0, sum(dim0), dtype=torch.int64)
+
+    return _torch_save(torch.jit.script(Probe()))
+
+
 def torch_tensor_and_int():
     """Scripted: forward(x) -> Tuple[Tensor, int]: one Tensor member."""
     import torch
@@ -264,6 +337,19 @@ def tf_mul(shape=None):
     return graph.as_graph_def().SerializeToString()
 
 
+def tf_sums():
+    """A frozen GraphDef: placeholder a (float, any shape), ops copy = a,
+    total = the sum of a (0-dim) and column_sums = sums over dim 0 ([1, ...])."""
+    import tensorflow as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        a = tf.compat.v1.placeholder(tf.float32, name="a")
+        tf.identity(a, name="copy")
+        tf.reduce_sum(a, name="total")
+        tf.reduce_sum(a, axis=0, keepdims=True, name="column_sums")
+    return graph.as_graph_def().SerializeToString()
+
+
 def tf_run(blob, inputs, outputs, *arrays):
     import tensorflow as tf
     graph_def = tf.compat.v1.GraphDef()
@@ -303,8 +389,13 @@ def _tflite_interpreter(blob):
 
 
 def tflite_run(blob, *arrays):
+    """Inputs of other shapes than the model's resize it, as on the server."""
     interpreter = _tflite_interpreter(blob)
-    for detail, array in zip(interpreter.get_input_details(), arrays):
+    details = interpreter.get_input_details()
+    for detail, array in zip(details, arrays):
+        interpreter.resize_tensor_input(detail["index"], array.shape)
+    interpreter.allocate_tensors()
+    for detail, array in zip(details, arrays):
         interpreter.set_tensor(detail["index"], array)
     interpreter.invoke()
     return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
@@ -499,9 +590,13 @@ class Slow:
         assert r.execute_command("AI.INFO", "slow", "RESETSTAT") == b"OK"
 
     def run(self, client, ms, *extra):
+        return modelexecute(client, "slow", self.inputs(client, ms), ["slow_y"], *extra)
+
+    def inputs(self, client, ms):
+        """Sets the inputs of a ~ms run; returns their keys."""
         n = f"slow_n{ms}"
         tensorset(client, n, np.array(int(ms * self.steps_per_ms[self.server]), np.int64))
-        return modelexecute(client, "slow", ["slow_x", n], ["slow_y"], *extra)
+        return ["slow_x", n]
 
 
 IN_TX = "ERR Cannot run RedisAI command within a transaction or a LUA script"
