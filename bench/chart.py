@@ -14,7 +14,12 @@ COLORS = {"ours": "tab:blue", "anchor": "tab:gray"}
 
 
 def draw(targets, title, path):
-    compared = [t for t in targets if t["pair"]]
+    compared = []
+    for t in targets:  # one line per comparison: of two targets on the same rows, the last
+        if t["pair"]:
+            if compared and compared[-1]["pair"] == t["pair"]:
+                compared.pop()
+            compared.append(t)
     rows = range(len(compared))
     fig, (ops, latency) = plt.subplots(1, 2, sharey=True, figsize=(16, 1.5 + 0.3 * len(compared)),
                                        gridspec_kw={"width_ratios": [1, 1]})
