@@ -197,8 +197,9 @@ def machine(module):
     def git(*args):
         return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
                               text=True).stdout.strip()
+    # changes to the code, not to results or prose, make the commit inexact
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                ":!bench/results")
+                ":!bench/results", ":!*.md")
     return {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
             "redis_version": redis_version,
             "frameworks": {p: metadata.version(p) for p in FRAMEWORKS},
