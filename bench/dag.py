@@ -78,7 +78,7 @@ def server_row(server, tpl, mlp, path, clients, payload, duration, warmup):
                                  "-f", payload,
                                  "-r", 4 * models.MLP_LAYERS[-1])  # TENSORGET's reply bytes
     script = path == "script"
-    return {"model": None if script else mlp.name, "backend": "TORCH" if script else BACKEND,
+    return {"model": None if script else mlp.label, "backend": "TORCH" if script else BACKEND,
             "path": path, "clients": clients, **result}
 
 

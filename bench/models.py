@@ -51,7 +51,7 @@ FLOOR_TARGET = 0.85        # 8- and 32-client ops/s over the floor's, unbatched
 CLIENT_SIDE_TARGET = 4.0   # 32-client ops/s over client-side inference (median of rounds)
 TPQ_SHARE_TARGET = 0.9     # TPQ 2/1 ops/s over the bare call's 2-thread/1-thread ratio
 TPQ_SLOW_TARGET = 1.5      # TPQ 2/1 ops/s of the >= 1 ms model
-BATCH_TARGETS = {"mlp": 3.0, "cnn": 2.0}   # BATCHSIZE 32 over unbatched ops/s
+BATCH_TARGETS = {"mlp": 3.0, "cnn": 2.0}   # BATCHSIZE 32 over unbatched ops/s, per model
 REFERENCE_BATCHING = ("RedisAI 1.2's batching did 1.65x on this MLP, 1.5x our unbatched "
                       "ops/s (not measured here)")
 TAIL_TARGET = 10.0         # p99 / p50 of every unbatched AI.MODELEXECUTE row
@@ -64,6 +64,11 @@ MEM_SLACK = 0.10           # RSS per stored model over the blob plus ONNX Runtim
 # client-side clients) uses one intra-op thread.
 MODEL_SERVER_CPUS = ALL_CPUS
 torch.set_num_threads(1)
+
+# (model, backend) with floor, 1/8/32-client and THREADS_PER_QUEUE rows; the
+# >= 1 ms model has the floor and 32-client TPQ rows only
+UNBATCHED = (("mlp", "ONNX"), ("mlp", "TORCH"), ("cnn", "TORCH"))
+SLOW = (f"cnn{SLOW_IMAGES}", "ONNX")
 
 
 # ---- models ---------------------------------------------------------------------
@@ -161,7 +166,7 @@ def cnn_models():
         torch.nn.Flatten(), torch.nn.Linear(32 * (CNN_IMAGE[1] // 4) * (CNN_IMAGE[2] // 4), 10))
     x = random_input((1, *CNN_IMAGE), 1)
     blobs = {"ONNX": onnx_model(net, x), "TORCH": torchscript(net)}
-    slow = Model(f"cnn{SLOW_IMAGES}", f"CNN x{SLOW_IMAGES}", {"ONNX": blobs["ONNX"]},
+    slow = Model(SLOW[0], f"CNN x{SLOW_IMAGES}", {SLOW[1]: blobs[SLOW[1]]},
                  random_input((SLOW_IMAGES, *CNN_IMAGE), 2))
     return Model("cnn", "CNN", blobs, x, batched=("ONNX",)), slow
 
@@ -247,7 +252,7 @@ def floor_row(model, backend, duration, warmup):
         run = local_model(backend, model.blobs[backend])
         return lambda: run(model.x)
     return latency_row(floor_samples(make_step, duration, warmup), duration,
-                       model=model.name, backend=backend, path="floor", clients=1)
+                       model=model.label, backend=backend, path="floor", clients=1)
 
 
 def floor_two_threads_row(model, backend, duration, warmup):
@@ -265,7 +270,7 @@ def floor_two_threads_row(model, backend, duration, warmup):
         t.start()
     for t in threads:
         t.join()
-    return latency_row(samples[0] + samples[1], duration, model=model.name, backend=backend,
+    return latency_row(samples[0] + samples[1], duration, model=model.label, backend=backend,
                        path="floor-2-threads", clients=2)
 
 
@@ -359,7 +364,7 @@ def client_side_row(port, client, model, backend, clients, duration, warmup, **f
         p.join()
     errors = [o for o in outcomes if isinstance(o, str)]
     row = latency_row([s for o in outcomes if not isinstance(o, str) for s in o], duration,
-                      model=model.name, backend=backend, path="client-side", clients=clients,
+                      model=model.label, backend=backend, path="client-side", clients=clients,
                       **fields)
     if errors:
         row.update(errors=len(errors), first_error=errors[0][:200])
@@ -427,7 +432,7 @@ def server_row(server, model, backend, clients, tpq, duration, warmup, path="ser
     batched = path == "batched"
     result = measured_run(*server, model.key(backend, batched), model.execute(backend, batched),
                           clients, duration, warmup)
-    return {"model": model.name, "backend": backend, "path": path, "clients": clients,
+    return {"model": model.label, "backend": backend, "path": path, "clients": clients,
             "threads_per_queue": tpq, **fields, **result}
 
 
@@ -557,10 +562,11 @@ def model_memory(module, client, model, workdir):
 
 # ---- section ---------------------------------------------------------------------------
 
-def find_row(rows, model, backend, path, clients, threads_per_queue=None, round=None):
-    return next(r for r in rows if r["model"] == model.name and r["backend"] == backend
+def find_row(rows, model, backend, path, clients, threads_per_queue=None, round_no=None):
+    return next(r for r in rows if r["model"] == model.label and r["backend"] == backend
                 and r["path"] == path and r["clients"] == clients
-                and r.get("threads_per_queue") == threads_per_queue and r.get("round") == round)
+                and r.get("threads_per_queue") == threads_per_queue
+                and r.get("round") == round_no)
 
 
 def floor_and_tpq_rows(servers, model, backend, index, clients, duration, warmup):
@@ -598,10 +604,10 @@ def run_section(module, workdir, duration, warmup, module_args=(), quick=False):
     load-time arguments for every model server; `quick` leaves out the store
     stall, the 8-client rows and two of the three client-side rounds."""
     mlp, (cnn, slow) = mlp_model(), cnn_models()
-    models = [mlp, cnn, slow]
+    models = {m.name: m for m in (mlp, cnn, slow)}
     section = {"models": {m.name: {"label": m.label, "input": list(m.x.shape),
                                    "bytes": {b: len(v) for b, v in m.blobs.items()}}
-                          for m in models},
+                          for m in models.values()},
                "duration_s": duration, "warmup_s": warmup, "server_cpus": MODEL_SERVER_CPUS,
                "module_args": list(module_args), "batchsize": BATCHSIZE}
     rounds = 1 if quick else CLIENT_SIDE_ROUNDS
@@ -613,18 +619,20 @@ def run_section(module, workdir, duration, warmup, module_args=(), quick=False):
                        ("THREADS_PER_QUEUE", tpq, *module_args), cpus=MODEL_SERVER_CPUS))
                    for tpq in (1, 2)}
         with ThreadPoolExecutor(len(servers)) as pool:  # both import the frameworks at once
-            list(pool.map(lambda server: [m.store(server[1]) for m in models], servers.values()))
+            list(pool.map(lambda server: [m.store(server[1]) for m in models.values()],
+                          servers.values()))
         plain = stack.enter_context(redis_server(workdir / "plain", cpus=MODEL_SERVER_CPUS))
         # on a fresh server, before anything ran
         section["memory"] = model_memory(module, servers[1][1], mlp, workdir)
-        for i, (model, backend) in enumerate([(mlp, "ONNX"), (mlp, "TORCH"), (cnn, "TORCH")]):
-            rows += floor_and_tpq_rows(servers, model, backend, i, clients, duration, warmup)
-        rows += floor_and_tpq_rows(servers, slow, "ONNX", 0, (), duration, warmup)
-        for i, model in enumerate([mlp, cnn]):
+        for i, (name, backend) in enumerate(UNBATCHED):
+            rows += floor_and_tpq_rows(servers, models[name], backend, i, clients, duration,
+                                       warmup)
+        rows += floor_and_tpq_rows(servers, slow, SLOW[1], 0, (), duration, warmup)
+        for i, model in enumerate(m for m in models.values() if m.batched):
             rows += batching_rows(servers[1], model, i, duration, warmup)
         for backend in ("ONNX", "TORCH"):
             rows += client_side_rounds(servers[1], plain, mlp, backend, rounds, duration, warmup)
-        section["outputs_match"] = outputs_match(servers[1][1], models)
+        section["outputs_match"] = outputs_match(servers[1][1], models.values())
         if not quick:
             big = big_models()
             section["store_stall"] = [store_stall(*servers[1], b, big[b]) for b in big]
@@ -634,7 +642,7 @@ def run_section(module, workdir, duration, warmup, module_args=(), quick=False):
     for r in rows:
         r["p99_over_p50"] = ratio(r["p99_us"], r["p50_us"])
     section["rows"] = rows
-    section["targets"] = targets(rows, {m.name: m for m in models}, section)
+    section["targets"] = targets(rows, models, section)
     return section
 
 
@@ -643,9 +651,10 @@ def run_section(module, workdir, duration, warmup, module_args=(), quick=False):
 def targets(rows, models, section):
     """Every PASS/FAIL of the section, each with the figure of this run that
     it is judged against."""
-    mlp, cnn, slow = models["mlp"], models["cnn"], models[f"cnn{SLOW_IMAGES}"]
+    mlp, slow = models["mlp"], models[SLOW[0]]
     out = []
-    for model, backend in [(mlp, "ONNX"), (mlp, "TORCH"), (cnn, "TORCH")]:
+    for model_name, backend in UNBATCHED:
+        model = models[model_name]
         name = f"{model.label} {backend}"
         floor = find_row(rows, model, backend, "floor", 1)
         out.append(latency_target(f"{name}: 1-client p50 over the bare call",
@@ -655,7 +664,8 @@ def targets(rows, models, section):
             out.append(ratio_target(f"{name}: {n}-client ops/s vs the bare call",
                                     find_row(rows, model, backend, "server", n, 1), floor,
                                     FLOOR_TARGET, "bare call"))
-    for model, backend in [(mlp, "ONNX"), (mlp, "TORCH"), (cnn, "TORCH"), (slow, "ONNX")]:
+    for model_name, backend in (*UNBATCHED, SLOW):
+        model = models[model_name]
         floor = find_row(rows, model, backend, "floor", 1)
         bare = ratio(find_row(rows, model, backend, "floor-2-threads", 2)["ops_per_sec"],
                      floor["ops_per_sec"])
@@ -668,7 +678,7 @@ def targets(rows, models, section):
             out.append(ratio_target(f"{name} (call >= 1 ms)", tpq2, tpq1, TPQ_SLOW_TARGET,
                                     "TPQ 1", f"{bare_text}; bare call p50 "
                                     f"{floor['p50_us'] / 1000:.2f} ms"))
-    for model in (mlp, cnn):
+    for model in (m for m in models.values() if m.batched):
         unbatched, batched = (find_row(rows, model, "ONNX", p, TOP, 1)
                               for p in ("unbatched", "batched"))
         name = f"{model.label} ONNX: {TOP}-client BATCHSIZE {BATCHSIZE} vs unbatched"
@@ -732,13 +742,11 @@ ROW_COLUMNS = [Column("row", 38, ""), Column("clients", 7, "d"),
 PATH_NAMES = {"floor": "bare call", "floor-2-threads": "bare call, 2 threads",
               "client-side": "client-side inference", "unbatched": "MODELEXECUTE unbatched",
               "batched": f"MODELEXECUTE BATCHSIZE {BATCHSIZE}"}
-MODEL_LABELS = {"mlp": "MLP", "cnn": "CNN", f"cnn{SLOW_IMAGES}": f"CNN x{SLOW_IMAGES}"}
 
 
 def row_label(r, path_names=PATH_NAMES):
     path = path_names.get(r["path"]) or f"MODELEXECUTE TPQ {r['threads_per_queue']}"
-    model = MODEL_LABELS.get(r.get("model"), "")
-    return " ".join(filter(None, [model, r["backend"], path,
+    return " ".join(filter(None, [r.get("model"), r["backend"], path,
                                   r.get("round") and f"(round {r['round']})"]))
 
 
