@@ -234,7 +234,6 @@ def render(report):
     frameworks = ", ".join(f"{k} {v}" for k, v in m["frameworks"].items())
     pinning = ("redis-server pinned to CPU 0 for tensor rows, model servers on all CPUs; "
                "1 client on CPU 0, more on CPU 1") if m["cpu_pinning"] else "no CPU pinning"
-    results = [t["pass"] for _, t in all_targets(report)]
     lines = ["# redisai benchmark", "",
              f"Machine: {m['cpu']}, {m['cpus']} CPUs, Linux {m['kernel']}, redis-server "
              f"{m['redis_version']}, {frameworks}. Run {m['date']} on commit {m['commit']}, "
@@ -242,8 +241,8 @@ def render(report):
              + ", ".join(f"{k} {v:.0f} s" for k, v in m["section_s"].items())
              + f"); {pinning}.", "",
              "## Targets", "",
-             f"{results.count(True)} PASS, {results.count(False)} FAIL. Every limit and "
-             f"anchor was measured in this run, unless it says otherwise.", "",
+             f"{report['targets']['passed']} PASS, {report['targets']['failed']} FAIL. Every "
+             "limit and anchor was measured in this run, unless it says otherwise.", "",
              *targets_table(report)]
     for name in SECTION_TITLES:
         if name in report:
@@ -315,6 +314,8 @@ def main():
                             args.warmup, args.model_args.split(), args.quick)
                 seconds[name] = round(time.monotonic() - t0, 1)
     report["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
+    results = [t["pass"] for _, t in all_targets(report)]
+    report["targets"] = {"passed": results.count(True), "failed": results.count(False)}
 
     text = render(report)
     print(text)
