@@ -17,7 +17,7 @@ PORT ?= 6379
 MODULE_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup build run test bench clean
+.PHONY: setup build run test bench bench-quick clean
 
 setup: $(VENV)/.installed /usr/bin/redis-server
 
@@ -40,8 +40,13 @@ run: build
 test: build
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
+# bench/README.md: what each row measures; writes bench/results/latest.{md,json,png}
 bench: build
 	$(PYTHON) bench/bench.py --module $(abspath $(MODULE))
+
+# shorter rows, fewer of them; writes bench/results/quick.{md,json,png}
+bench-quick: build
+	$(PYTHON) bench/bench.py --module $(abspath $(MODULE)) --quick
 
 clean:
 	rm -rf build install-cpu install-gpu

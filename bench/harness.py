@@ -167,6 +167,38 @@ def percentiles_us(seconds):
             "max_us": round(rank(100), 1)}
 
 
+# ---- targets -------------------------------------------------------------------
+
+def ratio(a, b):
+    return round(a / b, 3) if b else 0.0
+
+
+def pair(ours, anchor, anchor_name):
+    """What the chart draws of a comparison: two rows' ops/s, p50 and p99."""
+    keep = ("ops_per_sec", "p50_us", "p99_us")
+    return {"ours": {k: ours[k] for k in keep}, "anchor": {k: anchor[k] for k in keep},
+            "anchor_name": anchor_name}
+
+
+def target(name, value, unit, limit, ok, anchor=None, compared=None):
+    """One PASS/FAIL line of the report. `limit` is text ("<= 66.2"),
+    `anchor` what the limit comes from, measured in the same run where there
+    is such a figure; `compared` (see pair()) the two rows compared, for
+    the chart."""
+    return {"name": name, "value": value, "unit": unit, "limit": limit, "anchor": anchor,
+            "pass": bool(ok), "pair": compared}
+
+
+def ratio_target(name, ours, anchor, limit, anchor_name, note=""):
+    """ops/s of the row `ours` over that of `anchor` (measured in the same
+    run), at least `limit`, and no error replies in either."""
+    value = ratio(ours["ops_per_sec"], anchor["ops_per_sec"])
+    text = f"{anchor_name} {anchor['ops_per_sec']:,.0f} ops/s" + (f"; {note}" if note else "")
+    return target(name, value, "x", f">= {limit:g}",
+                  ours["errors"] == 0 and anchor["errors"] == 0 and value >= limit,
+                  text, pair(ours, anchor, anchor_name))
+
+
 # ---- report formatting ----------------------------------------------------------
 
 def fmt_size(n):
@@ -177,18 +209,23 @@ def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
-# A table column: `fmt` is a format spec for the value ("" for text). The
-# first column is left-aligned, the others right-aligned; None prints blank.
+# A Markdown table column: `fmt` is a format spec for the value ("" for
+# text); cells are padded to `width` so the table also reads as plain text.
+# Text is left-aligned, numbers right-aligned; None is blank.
 Column = namedtuple("Column", "header width fmt")
 
 
 def table_header(columns):
-    return table_line(columns, [c.header for c in columns], header=True)
+    """The header and alignment lines of a Markdown table."""
+    rule = [":" + "-" * (c.width - 1) if not c.fmt else "-" * (c.width - 1) + ":"
+            for c in columns]
+    return "\n".join([table_line(columns, [c.header for c in columns], header=True),
+                      "| " + " | ".join(rule) + " |"])
 
 
 def table_line(columns, values, header=False):
     cells = []
-    for i, (col, value) in enumerate(zip(columns, values)):
+    for col, value in zip(columns, values):
         text = "" if value is None else value if header else format(value, col.fmt)
-        cells.append(f"{text:<{col.width}}" if i == 0 else f"{text:>{col.width}}")
-    return " ".join(cells).rstrip()
+        cells.append(f"{text:<{col.width}}" if not col.fmt else f"{text:>{col.width}}")
+    return "| " + " | ".join(cells) + " |"
