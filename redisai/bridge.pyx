@@ -46,7 +46,7 @@ cdef extern from "numpy/arrayobject.h":
     char *PyArray_BYTES(PyArrayObject *arr)
     npy_intp PyArray_NBYTES(PyArrayObject *arr)
 
-# numpy type of each DType (STRING: its blob, as bytes).
+# numpy type of each DType (STRING: its blob, as uint8).
 cdef int NPY_TYPES[<int>DT_COUNT]
 NPY_TYPES[:] = [NPY_FLOAT, NPY_DOUBLE, NPY_INT8, NPY_INT16, NPY_INT32, NPY_INT64, NPY_UINT8,
                 NPY_UINT16, NPY_BOOL, NPY_UINT8]
