@@ -7,7 +7,7 @@ from libc.signal cimport SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGPI
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcpy
 from cpython.ref cimport Py_INCREF, Py_DECREF
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.object cimport PyTypeObject
 
 from redisai.rm cimport *
 from redisai.tensor cimport *
@@ -19,6 +19,37 @@ from redisai.pthread cimport pthread_mutex_t, pthread_mutex_init, pthread_mutex_
 
 cdef extern from "<string.h>" nogil:
     char *strdup(const char *s)
+
+# numpy's C API: tensors become arrays (and arrays tensors) without the
+# buffer protocol's per-call Python objects. Its function table is filled
+# by import_numpy() with the first model; nothing here runs before that.
+cdef extern from *:
+    """
+    #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+    """
+cdef extern from "numpy/arrayobject.h":
+    ctypedef Py_ssize_t npy_intp
+    ctypedef struct PyArrayObject
+    PyTypeObject PyArray_Type
+    enum:
+        NPY_BOOL, NPY_INT8, NPY_INT16, NPY_INT32, NPY_INT64, NPY_UINT8, NPY_UINT16, NPY_FLOAT,
+        NPY_DOUBLE
+    int _import_array() except -1
+    object PyArray_New(PyTypeObject *subtype, int nd, npy_intp *dims, int type_num,
+                       npy_intp *strides, void *data, int itemsize, int flags, object obj)
+    int PyArray_SetBaseObject(PyArrayObject *arr, object base) except -1    # steals `base`
+    bint PyArray_CheckExact(object o)
+    bint PyArray_IS_C_CONTIGUOUS(PyArrayObject *arr)
+    int PyArray_TYPE(PyArrayObject *arr)
+    int PyArray_NDIM(PyArrayObject *arr)
+    npy_intp *PyArray_DIMS(PyArrayObject *arr)
+    char *PyArray_BYTES(PyArrayObject *arr)
+    npy_intp PyArray_NBYTES(PyArrayObject *arr)
+
+# numpy type of each DType (STRING: its blob, as uint8).
+cdef int NPY_TYPES[<int>DT_COUNT]
+NPY_TYPES[:] = [NPY_FLOAT, NPY_DOUBLE, NPY_INT8, NPY_INT16, NPY_INT32, NPY_INT64, NPY_UINT8,
+                NPY_UINT16, NPY_BOOL, NPY_UINT8]
 
 cdef extern from *:
     """
@@ -136,8 +167,8 @@ cdef void reply_str(RedisModuleCtx *ctx, bytes name, bytes value):
 
 
 cdef tuple describe_view(Tensor *t):
-    import numpy
-    array = numpy.asarray(tensor_view(t, False))
+    import_numpy()
+    array = numpy_view(t)
     zero_copy = array.ctypes.data == <size_t>tensor_data(t) and not array.flags.writeable
     if t.dtype == DT_STRING:
         checksum = sum(len(e) for e in array.tobytes().split(b"\0")[:-1])
@@ -211,6 +242,7 @@ cdef void import_numpy():
         return
     import numpy as np
     from redisai import backends
+    _import_array()
     numpy = np
     BackendError = backends.BackendError
     string_blob = backends.string_blob
@@ -278,10 +310,24 @@ cdef void release_session_locked(void *session) noexcept nogil:
         Py_DECREF(<object>session)
 
 
+cdef object numpy_view(Tensor *t):
+    """A read-only numpy array over a tensor's data (no copy), holding a
+    reference to the tensor; a STRING tensor's is its blob, as uint8."""
+    cdef npy_intp blob_len = t.nbytes
+    # int64_t dims are npy_intp on the 64-bit platforms we build for.
+    array = PyArray_New(&PyArray_Type, 1 if t.dtype == DT_STRING else t.ndims,
+                        &blob_len if t.dtype == DT_STRING else <npy_intp *>tensor_dims(t),
+                        NPY_TYPES[t.dtype], NULL, tensor_data(t), 0, 0, None)
+    view = tensor_view(t, False)
+    Py_INCREF(view)
+    PyArray_SetBaseObject(<PyArrayObject *>array, view)
+    return array
+
+
 cdef object input_array(Tensor *t):
     """A numpy view of a tensor (no copy); STRING tensors become an array of
     bytes elements (frameworks need one object per element)."""
-    array = numpy.asarray(tensor_view(t, False))
+    array = numpy_view(t)
     if t.dtype == DT_STRING:
         elements = array.tobytes().split(b"\0")[:-1]
         out = numpy.empty(len(elements), dtype=object)
@@ -294,36 +340,31 @@ cdef object input_array(Tensor *t):
     return array
 
 
-cdef Tensor *output_tensor(object array) except NULL:
+cdef Tensor *output_tensor(object result) except NULL:
     """Copies a backend output (a numpy array) into a new Redis-allocated tensor."""
-    dtype = NUMPY_DTYPES.get(array.dtype.num)
+    cdef const char *src
+    cdef size_t nbytes
+    array = result if PyArray_CheckExact(result) else numpy.asarray(result)
+    cdef PyArrayObject *a = <PyArrayObject *>array
+    dtype = NUMPY_DTYPES.get(PyArray_TYPE(a))
     if dtype is None:
         raise BackendError("ERR unsupported dtype")
-    shape = array.shape
     if dtype == DT_STRING:
-        array = string_blob(array)
-    elif not array.flags.c_contiguous:
-        array = numpy.ascontiguousarray(array)
-    cdef Py_buffer data
-    PyObject_GetBuffer(array, &data, PyBUF_SIMPLE)
-    cdef uint32_t ndims = len(shape)
-    cdef int64_t *dims = <int64_t *>RedisModule_Alloc((ndims + 1) * sizeof(int64_t))
-    cdef uint32_t i
-    cdef Tensor *t = NULL
-    try:
-        for i in range(ndims):
-            dims[i] = shape[i]
-        t = tensor_new(dtype, ndims, dims, data.len)
-        if t == NULL:
-            raise MemoryError("OOM not enough memory for the tensor")
-        if data.len < GIL_FREE_COPY_BYTES:
-            memcpy(tensor_data(t), data.buf, data.len)
-        else:           # `data` holds the array until released below
-            with nogil:
-                memcpy(tensor_data(t), data.buf, data.len)
-    finally:
-        RedisModule_Free(dims)
-        PyBuffer_Release(&data)
+        data = string_blob(array)
+        src = <bytes>data
+        nbytes = len(<bytes>data)
+    else:
+        data = array if PyArray_IS_C_CONTIGUOUS(a) else array.copy()
+        src = PyArray_BYTES(<PyArrayObject *>data)
+        nbytes = PyArray_NBYTES(<PyArrayObject *>data)
+    cdef Tensor *t = tensor_new(dtype, PyArray_NDIM(a), <int64_t *>PyArray_DIMS(a), nbytes)
+    if t == NULL:
+        raise MemoryError("OOM not enough memory for the tensor")
+    if nbytes < GIL_FREE_COPY_BYTES:
+        memcpy(tensor_data(t), src, nbytes)
+    else:               # `data` holds the bytes meanwhile
+        with nogil:
+            memcpy(tensor_data(t), src, nbytes)
     return t
 
 
@@ -382,7 +423,7 @@ cdef void run_locked(Op *op) noexcept:
         op.duration_us = (now_ns() - start) // 1000
         for i in range(min(op.noutputs, len(results))):
             if results[i] is not None:
-                op.outputs[i] = output_tensor(numpy.asarray(results[i]))
+                op.outputs[i] = output_tensor(results[i])
     except BaseException as exc:
         op.error = error_text(exc)
 

@@ -75,6 +75,30 @@ def onnx_large():
     return _onnx_model(graph)
 
 
+def onnx_slow():
+    """x [1,64], n (INT64 scalar) -> y = x after n steps of tanh(x @ W): a run
+    as long as n says (ONNX Runtime checks its terminate flag between steps)."""
+    from onnx import TensorProto, helper, numpy_helper
+    weights = (np.random.default_rng(SEED).standard_normal((64, 64)) / 8).astype(np.float32)
+    f32 = TensorProto.FLOAT
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["x_in", "W"], ["xw"]),
+         helper.make_node("Tanh", ["xw"], ["x_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])], "step",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_in", f32, [1, 64])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_out", f32, [1, 64])])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["n", "", "x"], ["y"], body=body)], "slow",
+        [helper.make_tensor_value_info("x", f32, [1, 64]),
+         helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", f32, [1, 64])],
+        [numpy_helper.from_array(weights, "W")])
+    return _onnx_model(graph)
+
+
 def onnx_sum(n=5):
     """n float inputs i0..i{n-1} of one 2-D shape, one output s = their sum."""
     from onnx import TensorProto, helper

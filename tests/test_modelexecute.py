@@ -282,6 +282,24 @@ def test_a_running_model_is_not_interrupted_by_its_timeout(r, slow):
     assert r.exists("slow_y") and info(r, "slow")["calls"] == 1
 
 
+def test_an_onnx_run_past_model_execution_timeout_is_terminated(server_factory, blobs):
+    """MODEL_EXECUTION_TIMEOUT: an ONNX run still going after it fails with
+    ONNX Runtime's message; the model's next run is not affected."""
+    r = server_factory(module_args=["MODEL_EXECUTION_TIMEOUT", 1000]).client()
+    assert store(r, "slow", "ONNX", blobs("onnx_slow")) == b"OK"
+    tensorset(r, "x", np.ones((1, 64), np.float32))
+    tensorset(r, "forever", np.array(10 ** 12, np.int64))
+    tensorset(r, "once", np.array(1, np.int64))
+    start = time.monotonic()
+    with pytest.raises(ResponseError, match="Exiting due to terminate flag being set to true."):
+        modelexecute(r, "slow", ["x", "forever"], ["y"])
+    assert 1 <= time.monotonic() - start < 30
+    assert modelexecute(r, "slow", ["x", "once"], ["y"]) == b"OK"
+    expected = models.onnx_run(blobs("onnx_slow"), np.ones((1, 64), np.float32),
+                               np.array(1, np.int64))
+    assert_results([tensorget(r, "y")], expected)
+
+
 def test_each_device_string_has_its_own_queue(r, shared_server, slow, mlp, blobs):
     """CPU:1 is a second CPU queue: its requests do not wait behind CPU's."""
     assert store(r, "m1", "ONNX", blobs("onnx_mlp"), device="CPU:1") == b"OK"

@@ -85,59 +85,73 @@ class Session:
     def run(self, arrays):
         feed = dict(zip(self.inputs, arrays))
         for name, array in feed.items():
-            if array.dtype == object:   # STRING: ORT's Python API takes text only
+            if array.dtype.hasobject:   # STRING: ORT's Python API takes text only
                 feed[name] = np.array([text(e) for e in array.reshape(-1)],
                                       dtype=object).reshape(array.shape)
-        options = watchdog.start(self.timeout_s)
+        call = watchdog.start(self.timeout_s)
         try:
-            results = self.run_feed(self.outputs, feed, options)
+            results = self.run_feed(self.outputs, feed, call.options)
         except Exception as exc:
             raise BackendError(_message(exc)) from None
         finally:
-            watchdog.stop(options)
+            watchdog.stop(call)
         # Sequences and maps (e.g. ZipMap) are not tensors: those outputs are skipped.
         return [r if isinstance(r, np.ndarray) else None for r in results]
+
+
+class Call:
+    """A worker thread's ONNX calls: one RunOptions, reused, and the deadline
+    of the running call (None between calls)."""
+    __slots__ = ("options", "deadline", "terminated")
+
+    def __init__(self):
+        self.options = ort.RunOptions()
+        self.deadline = None
+        self.terminated = False
 
 
 class Watchdog:
     """MODEL_EXECUTION_TIMEOUT: a thread that sets the terminate flag of ONNX
     runs that outlive the limit (ORT then fails them with "Exiting due to
-    terminate flag being set to true."). Each worker thread reuses one
-    RunOptions: this is on every call's path."""
+    terminate flag being set to true."). This is on every call's path:
+    starting a call is one store, and only its end takes the lock, after
+    which the watchdog can no longer terminate it."""
 
     PERIOD_S = 0.05
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.deadlines = {}             # RunOptions of a running call -> deadline
+        self.calls = []                 # one Call per worker thread
         self.local = threading.local()
         self.thread = None
 
     def start(self, timeout_s):
-        options = getattr(self.local, "options", None)
-        if options is None:
-            options = self.local.options = ort.RunOptions()
-        options.terminate = False
-        with self.lock:
-            self.deadlines[options] = time.monotonic() + timeout_s
-            if self.thread is None:
-                self.thread = threading.Thread(target=self.loop, daemon=True,
-                                               name="ai-onnx-watchdog")
-                self.thread.start()
-        return options
+        call = getattr(self.local, "call", None)
+        if call is None:
+            call = self.local.call = Call()
+            with self.lock:
+                self.calls.append(call)
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self.loop, daemon=True,
+                                                   name="ai-onnx-watchdog")
+                    self.thread.start()
+        call.deadline = time.monotonic() + timeout_s
+        return call
 
-    def stop(self, options):
+    def stop(self, call):
         with self.lock:
-            del self.deadlines[options]
+            call.deadline = None
+            if call.terminated:
+                call.options.terminate = call.terminated = False
 
     def loop(self):
         while True:
             time.sleep(self.PERIOD_S)
             now = time.monotonic()
             with self.lock:
-                for options, deadline in self.deadlines.items():
-                    if now > deadline:
-                        options.terminate = True
+                for call in self.calls:
+                    if call.deadline is not None and now > call.deadline:
+                        call.options.terminate = call.terminated = True
 
 
 watchdog = Watchdog()
