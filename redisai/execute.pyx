@@ -332,6 +332,7 @@ cdef bint run_batchable(Part *part, Op *op) noexcept nogil:
         run_op(op, &dag.call)
     else:
         run_joined(ops, b.n + 1)
+        part.job.alike = NULL       # handed back now, like its batch-mates (queue.pyx)
     finish_op(dag, op)
     for j in range(b.n):
         finish_op(b.parts[j].dag, ops[j + 1])
