@@ -16,6 +16,9 @@ from redisai.pthread cimport pthread_getcpuclockid
 cdef extern from "<sys/resource.h>" nogil:
     enum: RUSAGE_THREAD
 
+cdef extern from "allocator.h" nogil:
+    void rai_release_free_memory()
+
 cdef extern from "build_config.h":
     const char *REDISAI_VERSION
     const char *REDISAI_GIT_SHA
@@ -78,8 +81,10 @@ cdef int ensure_backend(int backend) noexcept nogil:
 
 
 cdef int build_configured(Model *m, char **error) noexcept nogil:
-    return build_model(m, config.intra_op_parallelism, config.inter_op_parallelism,
-                       config.model_execution_timeout, error)
+    cdef int rc = build_model(m, config.intra_op_parallelism, config.inter_op_parallelism,
+                              config.model_execution_timeout, error)
+    rai_release_free_memory()
+    return rc
 
 
 cdef bint positive(RedisModuleString *value, long long minimum, long long *out) noexcept nogil:
