@@ -38,12 +38,6 @@
 
 #define REDISMODULE_OPTIONS_HANDLE_IO_ERRORS (1 << 0)
 
-/* Server events (RedisModule_SubscribeToServerEvent); the event loop's exists
- * since 7.0. */
-#define REDISMODULE_EVENT_EVENTLOOP 15
-#define REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP 0
-#define REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP 1
-
 /* Version 3 of the type-methods struct ends at `defrag`; servers >= 6.2
  * accept it. */
 #define REDISMODULE_TYPE_METHOD_VERSION 3
@@ -77,12 +71,6 @@ typedef int (*RedisModuleTypeDefragFunc)(RedisModuleDefragCtx *ctx, RedisModuleS
                                          void **value);
 typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
 typedef void (*RedisModuleFreePrivDataFunc)(RedisModuleCtx *ctx, void *privdata);
-typedef struct RedisModuleEvent {
-    uint64_t id;
-    uint64_t dataver;
-} RedisModuleEvent;
-typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx, RedisModuleEvent eid,
-                                         uint64_t subevent, void *data);
 typedef struct RedisModuleDict RedisModuleDict;
 typedef struct RedisModuleDictIter RedisModuleDictIter;
 
@@ -119,8 +107,6 @@ typedef struct RedisModuleTypeMethods {
     X(int, GetContextFlags, (RedisModuleCtx * ctx))                                             \
     X(void, Log, (RedisModuleCtx * ctx, const char *level, const char *fmt, ...))               \
     X(float, GetUsedMemoryRatio, (void))                                                        \
-    X(int, SubscribeToServerEvent, (RedisModuleCtx * ctx, RedisModuleEvent event,               \
-                                    RedisModuleEventCallback callback))                         \
     /* replies */                                                                               \
     X(int, ReplyWithError, (RedisModuleCtx * ctx, const char *err))                             \
     X(int, ReplyWithSimpleString, (RedisModuleCtx * ctx, const char *msg))                      \

@@ -6,7 +6,7 @@ from redisai.tensor cimport Tensor, tensor_release
 from redisai.parse cimport parse_tensorset, parse_tensorget_format
 from redisai.reply cimport reply_tensor
 from redisai.types cimport TensorType, register_types, set_tensor
-from redisai.queue cimport queue_ensure, queue_enable_staging
+from redisai.queue cimport queue_ensure
 from redisai.config cimport config, apply_load_args, cmd_config, info_func
 from redisai.bridge cimport reply_tensor_view
 from redisai.model_commands cimport (cmd_modelstore, cmd_modelget, cmd_modeldel, cmd_modelexecute,
@@ -126,7 +126,6 @@ cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **arg
     if queue_ensure(b"CPU", 3, config.threads_per_queue) == NULL:
         RedisModule_Log(ctx, b"warning", b"redisai: cannot start the CPU run queue")
         return REDISMODULE_ERR
-    queue_enable_staging(ctx)
     cdef int i
     for i in range(NUM_COMMANDS):
         if RedisModule_CreateCommand(ctx, COMMANDS[i].name, COMMANDS[i].handler, COMMANDS[i].flags,

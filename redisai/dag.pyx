@@ -7,7 +7,7 @@ from redisai.tensor cimport Tensor, tensor_retain, tensor_release
 from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORGET, OP_TENSORSET,
                             OP_PENDING, OP_FAILED, model_release, model_set_blob, op_clear,
                             stats_register)
-from redisai.queue cimport Job, RunQueue, queue_push, queue_stage
+from redisai.queue cimport Job, RunQueue, queue_push
 from redisai.execute cimport run_part, unblock_dag
 from redisai.bridge cimport backend_error_message
 from redisai.clock cimport now_ns
@@ -163,14 +163,7 @@ cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
     dag.call.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
     dag.queued_ns = now_ns()
     for i in range(n):
-        part = &dag.parts[i]
-        op = &dag.ops[part.ops[0]]
-        # A batching model's requests reach its worker by event-loop
-        # iteration, so that it sees all that arrived together.
-        if op.kind == OP_MODEL and op.model.batchsize > 0:
-            queue_stage(part.queue, &part.job)
-        else:
-            queue_push(part.queue, &part.job)
+        queue_push(dag.parts[i].queue, &dag.parts[i].job)
     return REDISMODULE_OK
 
 

@@ -1,6 +1,5 @@
 # Per-device run queues, each served by its own worker threads.
 from redisai.pthread cimport pthread_t, pthread_mutex_t, pthread_cond_t
-from redisai.rm cimport RedisModuleCtx
 
 ctypedef bint (*JobRun)(void *arg) noexcept nogil
 ctypedef void (*JobDone)(void *arg) noexcept nogil
@@ -27,9 +26,6 @@ ctypedef struct RunQueue:
     int spinning                # workers polling `head` instead of waiting on `ready`
     int nthreads
     pthread_t *threads
-    Job *staged                 # queue_stage'd, not yet visible to the workers (main thread only)
-    Job *staged_tail
-    int nstaged
     RunQueue *next              # the list of all queues (main thread only)
 
 cdef RunQueue *all_queues
@@ -38,13 +34,6 @@ cdef RunQueue *all_queues
 # if missing. NULL if the name is too long or threads cannot be started.
 cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexcept nogil
 cdef void queue_push(RunQueue *q, Job *job) noexcept nogil
-# Main thread: queues a job at the end of the current event-loop iteration,
-# so that requests that arrived together reach the workers together (a
-# batching model sees them at once). A plain push on servers without the
-# event-loop hook (before 7.0).
-cdef void queue_stage(RunQueue *q, Job *job) noexcept nogil
-# Hooks staging into the server's event loop (OnLoad).
-cdef void queue_enable_staging(RedisModuleCtx *ctx) noexcept nogil
 # Puts a job at the head: a request that was already under way continues next.
 cdef void queue_push_front(RunQueue *q, Job *job) noexcept nogil
 

@@ -3,11 +3,7 @@ from libc.string cimport memcpy, strcmp
 from libc.stdio cimport snprintf
 from posix.signal cimport sigset_t, sigfillset, SIG_BLOCK, SIG_SETMASK
 
-from redisai.rm cimport (RedisModuleCtx, RedisModuleEvent, RedisModule_Alloc, RedisModule_Free,
-                         RedisModule_SubscribeToServerEvent, RedisModule_GetServerVersion, REDISMODULE_OK,
-                         REDISMODULE_EVENT_EVENTLOOP, REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP,
-                         REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP)
-from libc.stdint cimport uint64_t
+from redisai.rm cimport RedisModule_Alloc, RedisModule_Free
 from redisai.pthread cimport *
 from redisai.clock cimport now_ns
 from posix.time cimport timespec, CLOCK_MONOTONIC
@@ -191,8 +187,8 @@ cdef RunQueue *queue_ensure(const char *device, size_t len, int nthreads) noexce
     pthread_condattr_init(&monotonic)
     pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC)
     pthread_cond_init(&q.ready, &monotonic)
-    q.head = q.tail = q.staged = q.staged_tail = NULL
-    q.length = q.spinning = q.deferred = q.nstaged = 0
+    q.head = q.tail = NULL
+    q.length = q.spinning = q.deferred = 0
     q.threads = <pthread_t *>RedisModule_Alloc(nthreads * sizeof(pthread_t))
     q.nthreads = 0
     # Workers inherit a fully blocked signal mask: signals stay with Redis's
@@ -291,54 +287,3 @@ cdef void queue_wake(RunQueue *q, Job *job) noexcept nogil:
         pthread_cond_signal(&q.ready)
     pthread_mutex_unlock(&q.lock)
 
-
-# Staging is on (the server fires event-loop events), and whether this
-# iteration's flush is past: the server runs commands after it too (those of
-# clients just unblocked), and those must not wait for the next iteration.
-cdef bint staging = False
-cdef bint flushed = False
-
-
-cdef void queue_enable_staging(RedisModuleCtx *ctx) noexcept nogil:
-    global staging
-    cdef RedisModuleEvent event_loop
-    event_loop.id = REDISMODULE_EVENT_EVENTLOOP
-    event_loop.dataver = 1
-    # Older servers accept the subscription but never fire the event.
-    staging = (RedisModule_GetServerVersion() >= 0x00070000 and
-               RedisModule_SubscribeToServerEvent(ctx, event_loop, on_event_loop) == REDISMODULE_OK)
-
-
-cdef void queue_stage(RunQueue *q, Job *job) noexcept nogil:
-    if not staging or flushed:
-        push(q, job, False)
-        return
-    append(&q.staged, &q.staged_tail, job, job)
-    q.nstaged += 1
-
-
-cdef void on_event_loop(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent,
-                        void *data) noexcept nogil:
-    """Before the event loop sleeps, every queue's staged jobs are queued,
-    under one lock each; until it wakes, jobs are queued as they come."""
-    global flushed
-    if subevent == REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP:
-        flushed = False
-        return
-    if subevent != REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP:
-        return
-    flushed = True
-    cdef RunQueue *q = all_queues
-    cdef int i
-    while q != NULL:
-        if q.staged != NULL:
-            pthread_mutex_lock(&q.lock)
-            append(&q.head, &q.tail, q.staged, q.staged_tail)
-            q.length += q.nstaged
-            for i in range(min(q.nstaged, q.nthreads)):
-                if q.length > q.spinning:
-                    pthread_cond_signal(&q.ready)
-            pthread_mutex_unlock(&q.lock)
-            q.staged = q.staged_tail = NULL
-            q.nstaged = 0
-        q = q.next

@@ -18,9 +18,6 @@ cdef extern from "redismodule_api.h" nogil:
         REDISMODULE_CTX_FLAGS_LOADING
         REDISMODULE_CTX_FLAGS_DENY_BLOCKING
         REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
-        REDISMODULE_EVENT_EVENTLOOP
-        REDISMODULE_SUBEVENT_EVENTLOOP_BEFORE_SLEEP
-        REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP
         REDISMODULE_TYPE_METHOD_VERSION
         REDISMODULE_REPLY_UNKNOWN
         REDISMODULE_REPLY_STRING
@@ -45,11 +42,6 @@ cdef extern from "redismodule_api.h" nogil:
     ctypedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
     ctypedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
     ctypedef void (*RedisModuleFreePrivDataFunc)(RedisModuleCtx *ctx, void *privdata) noexcept nogil
-    ctypedef struct RedisModuleEvent:
-        uint64_t id
-        uint64_t dataver
-    ctypedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx, RedisModuleEvent eid,
-                                              uint64_t subevent, void *data) noexcept nogil
 
     ctypedef struct RedisModuleTypeMethods:
         uint64_t version
@@ -75,7 +67,6 @@ cdef extern from "redismodule_api.h" nogil:
     int RedisModule_GetContextFlags(RedisModuleCtx *ctx)
     void RedisModule_Log(RedisModuleCtx *ctx, const char *level, const char *fmt, ...)
     float RedisModule_GetUsedMemoryRatio()
-    int RedisModule_GetServerVersion()
 
     # replies
     int RedisModule_ReplyWithError(RedisModuleCtx *ctx, const char *err)
@@ -166,10 +157,6 @@ cdef extern from "redismodule_api.h" nogil:
     const RedisModuleString *RedisModule_GetKeyNameFromIO(RedisModuleIO *io)
     void RedisModule_LogIOError(RedisModuleIO *io, const char *levelstr, const char *fmt, ...)
     void RedisModule_EmitAOF(RedisModuleIO *io, const char *cmdname, const char *fmt, ...)
-
-    # server events
-    int RedisModule_SubscribeToServerEvent(RedisModuleCtx *ctx, RedisModuleEvent event,
-                                           RedisModuleEventCallback callback)
 
     # INFO
     int RedisModule_RegisterInfoFunc(RedisModuleCtx *ctx, RedisModuleInfoFunc cb)
