@@ -18,9 +18,10 @@ from conftest import Server
 from test_tensor import (ALL_TYPES, ARITY, BAD_BLOB_ARGS, BAD_BOOL, BAD_COUNT, BAD_FORMAT,
                          BAD_LENGTH, BAD_SHAPE, BAD_STRINGS, BAD_TYPE, BAD_VALUE, BOTH_FORMATS,
                          FLOAT_TYPES, INT64_MAX, NUL_IN_VALUE, NUMPY_DTYPES, TENSOR_EMPTY,
-                         WRONGTYPE, limit_address_space, snapshot, wire_error)
+                         TOO_LARGE, WRONGTYPE, limit_address_space, snapshot, wire_error)
 
 MAXMEMORY = 256 << 20
+PROTO_MAX_BULK_LEN = 512 << 20     # the server's default: zero-filled tensors past it are refused
 SURELY_FITS = 1 << 20       # zero-filled tensors up to this size must be created
 SIZES = {name: (1 if name == "STRING" else np.dtype(t).itemsize)
          for name, t in {**NUMPY_DTYPES, "STRING": None}.items()}
@@ -154,6 +155,8 @@ def model_tensorset(name, key_kind, tokens):
             return dtype, shape, encode_values(dtype, payload)
     except Refused as refused:
         raise Refused(*refused.allowed, *huge) from None
+    if nbytes > PROTO_MAX_BULK_LEN:
+        raise Refused(TOO_LARGE, *huge)
     if nbytes >= MAXMEMORY:
         raise Refused("OOM", *huge)
     if nbytes > SURELY_FITS:        # may or may not fit next to what the server holds
