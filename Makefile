@@ -17,7 +17,7 @@ PORT ?= 6379
 MODULE_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup build run test bench bench-quick clean
+.PHONY: setup build run test examples bench bench-quick clean
 
 setup: $(VENV)/.installed /usr/bin/redis-server
 
@@ -39,6 +39,14 @@ run: build
 
 test: build
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# every example in examples/ against a server of its own (README "Quick start")
+examples: build $(VENV)/.examples
+	examples/run.sh $(abspath $(MODULE)) $(abspath $(PYTHON))
+
+$(VENV)/.examples: examples/requirements.txt $(VENV)/.installed
+	$(PYTHON) -m pip install -q --no-deps -r examples/requirements.txt
+	touch $@
 
 # bench/README.md: what each row measures; writes bench/results/latest.{md,json,png}
 bench: build
