@@ -164,9 +164,10 @@ ctypedef struct Batch:
     Part **parts
 
 
-cdef int64_t request_rows(Op *op, Tensor **inputs, Op *like) noexcept nogil:
+cdef int64_t request_rows(Op *op, Dag *dag, Op *like) noexcept nogil:
     """A request's batch size: dim 0 of its inputs if they all agree (0
-    otherwise, or if an input has no dims). With `like`, also 0 unless every
+    otherwise, or if an input is missing or has no dims). Its inputs are
+    op.inputs, or with `dag` its slots. With `like`, also 0 unless every
     input has like's dtype, rank and dims but the first."""
     cdef int64_t rows = -1
     cdef uint32_t i, d
@@ -174,7 +175,7 @@ cdef int64_t request_rows(Op *op, Tensor **inputs, Op *like) noexcept nogil:
     if op.ninputs == 0 or (like != NULL and like.ninputs != op.ninputs):
         return 0
     for i in range(op.ninputs):
-        t = inputs[i]
+        t = op.inputs[i] if dag == NULL else slot(dag, op.in_slots[i])
         if t == NULL or t.ndims == 0:
             return 0
         if like != NULL:
@@ -204,13 +205,7 @@ cdef int pick_alike(void *arg, Job *job) noexcept nogil:
     cdef Op *op = current_op(part)
     if op.model != b.head.model or op.kind != OP_MODEL:
         return PICK_SKIP
-    cdef Tensor *inputs[16]
-    cdef uint32_t i
-    if op.ninputs > 16:             # the stack array: wider requests run alone
-        return PICK_SKIP
-    for i in range(op.ninputs):
-        inputs[i] = slot(dag, op.in_slots[i])
-    cdef int64_t rows = request_rows(op, inputs, b.head)
+    cdef int64_t rows = request_rows(op, dag, b.head)
     if rows == 0 or b.total + rows > b.limit:
         return PICK_SKIP
     if b.n == b.capacity:
@@ -305,7 +300,7 @@ cdef bint run_batchable(Part *part, Op *op) noexcept nogil:
     bind_inputs(dag, op)
     cdef Batch b
     b.head = op
-    b.total = request_rows(op, op.inputs, NULL)
+    b.total = request_rows(op, NULL, NULL)
     b.limit = <int64_t>m.batchsize
     if b.total == 0 or b.total >= b.limit:
         run_one(dag, op)
