@@ -188,6 +188,10 @@ typedef struct RedisModuleTypeMethods {
     X(const RedisModuleString *, GetKeyNameFromIO, (RedisModuleIO * io))                        \
     X(void, LogIOError, (RedisModuleIO * io, const char *levelstr, const char *fmt, ...))       \
     X(void, EmitAOF, (RedisModuleIO * io, const char *cmdname, const char *fmt, ...))           \
+    /* DEBUG DIGEST: elements mixed in order within a sequence; sequences XORed */              \
+    X(void, DigestAddStringBuffer, (RedisModuleDigest * md, const char *ele, size_t len))       \
+    X(void, DigestAddLongLong, (RedisModuleDigest * md, long long ll))                          \
+    X(void, DigestEndSequence, (RedisModuleDigest * md))                                        \
     /* INFO */                                                                                  \
     X(int, RegisterInfoFunc, (RedisModuleCtx * ctx, RedisModuleInfoFunc cb))                    \
     X(int, InfoAddSection, (RedisModuleInfoCtx * ctx, const char *name))                        \

@@ -158,6 +158,11 @@ cdef extern from "redismodule_api.h" nogil:
     void RedisModule_LogIOError(RedisModuleIO *io, const char *levelstr, const char *fmt, ...)
     void RedisModule_EmitAOF(RedisModuleIO *io, const char *cmdname, const char *fmt, ...)
 
+    # DEBUG DIGEST / DIGEST-VALUE
+    void RedisModule_DigestAddStringBuffer(RedisModuleDigest *md, const char *ele, size_t len)
+    void RedisModule_DigestAddLongLong(RedisModuleDigest *md, long long ll)
+    void RedisModule_DigestEndSequence(RedisModuleDigest *md)
+
     # INFO
     int RedisModule_RegisterInfoFunc(RedisModuleCtx *ctx, RedisModuleInfoFunc cb)
     int RedisModule_InfoAddSection(RedisModuleInfoCtx *ctx, const char *name)

@@ -1,4 +1,4 @@
-# The module data types: RDB, AOF rewrite, free, memory usage. Every callback
+# The module data types: RDB, AOF rewrite, free, memory usage, digest. Every callback
 # is pure C over module-owned memory, so it is safe in a fork child (BGSAVE,
 # BGREWRITEAOF) and on the lazy-free thread.
 from redisai.rm cimport RedisModuleCtx, RedisModuleType, RedisModuleString, RedisModuleKey

@@ -165,6 +165,29 @@ cdef void *tensor_copy(RedisModuleString *fromkey, RedisModuleString *tokey, con
     return tensor_retain(<Tensor *>value)
 
 
+cdef void tensor_digest(RedisModuleDigest *md, void *value) noexcept nogil:
+    cdef Tensor *t = <Tensor *>value
+    cdef uint32_t i
+    digest_cstring(md, dtype_info(t.dtype).name)
+    RedisModule_DigestAddLongLong(md, t.ndims)
+    for i in range(t.ndims):
+        RedisModule_DigestAddLongLong(md, tensor_dims(t)[i])
+    # STRING: the element offsets are a function of these bytes.
+    RedisModule_DigestAddStringBuffer(md, tensor_data(t), t.nbytes)
+    RedisModule_DigestEndSequence(md)
+
+
+cdef void digest_cstring(RedisModuleDigest *md, const char *s) noexcept nogil:
+    RedisModule_DigestAddStringBuffer(md, s, strlen(s))
+
+
+cdef void digest_names(RedisModuleDigest *md, uint32_t n, char **names) noexcept nogil:
+    cdef uint32_t i
+    RedisModule_DigestAddLongLong(md, n)
+    for i in range(n):
+        digest_cstring(md, names[i])
+
+
 # ---- models -----------------------------------------------------------------
 
 cdef void save_cstring(RedisModuleIO *io, const char *s) noexcept nogil:
@@ -361,6 +384,24 @@ cdef void model_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *va
     free_strings(args, n)
 
 
+cdef void model_digest(RedisModuleDigest *md, void *value) noexcept nogil:
+    # Models and scripts alike: every field that RDB or AOF would carry, in
+    # one ordered sequence.
+    cdef Model *m = <Model *>value
+    RedisModule_DigestAddLongLong(md, m.kind)
+    RedisModule_DigestAddLongLong(md, m.backend)
+    digest_cstring(md, m.device)
+    RedisModule_DigestAddStringBuffer(md, m.tag, m.taglen)
+    RedisModule_DigestAddLongLong(md, <long long>m.batchsize)
+    RedisModule_DigestAddLongLong(md, <long long>m.minbatchsize)
+    RedisModule_DigestAddLongLong(md, <long long>m.minbatchtimeout)
+    digest_names(md, m.ninputs, m.inputs)
+    digest_names(md, m.noutputs, m.outputs)
+    digest_names(md, m.nentry, m.entry_points)
+    RedisModule_DigestAddStringBuffer(md, m.blob, m.bloblen)
+    RedisModule_DigestEndSequence(md)
+
+
 cdef void model_free(void *value) noexcept nogil:
     model_release(<Model *>value)
 
@@ -454,6 +495,7 @@ cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
     tm.rdb_save = tensor_rdb_save
     tm.aof_rewrite = tensor_aof_rewrite
     tm.mem_usage = tensor_mem_usage
+    tm.digest = tensor_digest
     tm.free = tensor_free
     tm.copy = tensor_copy
     TensorType = RedisModule_CreateDataType(ctx, b"AI_TENSOR", ENCODING_VERSION, &tm)
@@ -463,6 +505,7 @@ cdef int register_types(RedisModuleCtx *ctx) noexcept nogil:
     tm.rdb_save = model_rdb_save
     tm.aof_rewrite = model_aof_rewrite
     tm.mem_usage = model_usage
+    tm.digest = model_digest               # scripts too
     tm.free = model_free
     tm.copy = model_copy_to
     ModelType = RedisModule_CreateDataType(ctx, b"AI__MODEL", ENCODING_VERSION, &tm)
