@@ -1,14 +1,18 @@
-"""What survives a crash: kill -9 during a mixed workload with `appendfsync
-always`, an AOF rewrite and a BGSAVE done meanwhile, keeps every acknowledged
-write (issue 11, section 3)."""
+"""What survives (issue 11, section 3): kill -9 during a mixed workload with
+`appendfsync always`, an AOF rewrite and a BGSAVE done meanwhile, keeps every
+acknowledged write; RDB files with tensors, models and scripts in every
+older encoding version load at server start."""
 import threading
 import time
 
+import numpy as np
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import models
-from models import modelexecute, store
-from test_persistence import AOF_CONFIG, wait_aof_rewrite, wait_bgsave
+from models import CASES, modelexecute, store, tensorget, tensorset
+from rdb import model_layout, rdb_file, script_layout, tensor_layout
+from test_persistence import AOF_CONFIG, NUMPY_TYPES, make_tensor, wait_aof_rewrite, wait_bgsave
+from test_replication_load import digest
 from test_scripts import ENTRY
 
 pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
@@ -138,3 +142,67 @@ def test_kill_9_keeps_every_acknowledged_write(server_factory, blobs):
             verified += 1
     print(f"\nkill -9: {verified} keys verified, the last of {sum(w.writes for w in writers)} "
           f"acknowledged writes; {sum(bool(w.pending) for w in writers)} writes in flight")
+
+
+# ---------------------------------------------------------------- older RDB layouts
+
+OLD_RDB_VERSION = 9     # what Redis 6, the server of encoding versions 0-3, wrote
+LEGACY_SOURCE = "def twice(a):\n    return a * 2\n"     # AI.SCRIPTRUN's form, before entry points
+
+
+def old_values(encver, blob):
+    """{key: (type name, values, the command storing the same value today)} of
+    one encoding version: a tensor per dtype, an ONNX model and a script."""
+    values = {}
+    for dtype in [*NUMPY_TYPES, "BOOL"]:        # STRING tensors came with version 4
+        tensor = make_tensor(dtype, (2, 3), seed=encver)
+        values[f"v{encver}:{dtype}"] = ("AI_TENSOR", tensor_layout(encver, *tensor),
+                                        ("AI.TENSORSET", "*", dtype, 2, 3, "BLOB", tensor.blob))
+    # MINBATCHSIZE only with MINBATCHTIMEOUT (version 2 on), so that one request runs.
+    batching = (4, 2, 7) if encver >= 2 else (4, 0, 0)
+    values[f"v{encver}:model"] = (
+        "AI__MODEL",
+        model_layout(encver, "ONNX", "CPU", f"tag{encver}", *batching, ["x", "z"], ["y", "h"],
+                     blob, chunk_size=100),
+        ("AI.MODELSTORE", "*", "ONNX", "CPU", "TAG", f"tag{encver}", "BATCHSIZE", batching[0],
+         "MINBATCHSIZE", batching[1], "MINBATCHTIMEOUT", batching[2], "BLOB", blob))
+    if encver >= 3:
+        script = script_layout(encver, "CPU", f"tag{encver}", SOURCE, ["twice"])
+        now = ("AI.SCRIPTSTORE", "*", "CPU", "TAG", f"tag{encver}", "ENTRY_POINTS", 1, "twice",
+               "SOURCE", SOURCE)
+    else:
+        script = script_layout(encver, "CPU", f"tag{encver}", LEGACY_SOURCE, [])
+        now = ("AI.SCRIPTSET", "*", "CPU", "TAG", f"tag{encver}", "SOURCE", LEGACY_SOURCE)
+    values[f"v{encver}:script"] = ("AI_SCRIPT", script, now)
+    return values
+
+
+def test_rdb_file_with_every_older_encoding_version_loads(server_factory, blobs):
+    """One RDB file, written here, holds the values of versions 0-3; each
+    loads as the value today's command stores (equal digests), and the
+    models and scripts run."""
+    blob = blobs("onnx_mlp")
+    values, entries = {}, {}
+    for encver in range(4):
+        for key, (name, layout, command) in old_values(encver, blob).items():
+            values[key] = command
+            entries[key] = (name, encver, layout)
+    server = server_factory(start=False)
+    (server.dir / "dump.rdb").write_bytes(rdb_file(entries, OLD_RDB_VERSION))
+    server.start(timeout=120)                   # rebuilds the models: imports
+    assert "DB loaded from disk" in server.log()
+    client = server.client()
+    assert sorted(client.keys()) == sorted(key.encode() for key in values)
+    for key, command in values.items():
+        assert client.execute_command(*[f"now:{key}" if a == "*" else a for a in command]) == b"OK"
+        assert digest(client, key) == digest(client, f"now:{key}"), key
+    rng = np.random.default_rng(0)
+    tensorset(client, "in", np.ones((2, 2), np.float32))
+    for encver in range(4):
+        CASES["onnx"].execute_and_compare(client, f"v{encver}:model", blobs, rng)
+        run = ("AI.SCRIPTEXECUTE", f"v{encver}:script", "twice", "INPUTS", 1, "in",
+               "OUTPUTS", 1, "out") if encver >= 3 else \
+            ("AI.SCRIPTRUN", f"v{encver}:script", "twice", "INPUTS", "in", "OUTPUTS", "out")
+        assert client.execute_command(*run) == b"OK"
+        np.testing.assert_array_equal(tensorget(client, "out"), np.full((2, 2), 2, np.float32))
+    print(f"\nolder layouts: {len(values)} values of versions 0-3 loaded from an RDB file")

@@ -8,7 +8,6 @@ torch and onnxruntime, because their threads are what makes fork() risky.
 """
 import os
 import signal
-import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 import redis
 
 from conftest import wait_info, wait_until
+from rdb import DLPACK, make_dump, parse_dump, tensor_layout
 
 TIMEOUT = 30    # seconds for anything asynchronous: fork children, replication, shutdown
 
@@ -32,9 +32,6 @@ NUMPY_TYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT8": np.int8, "INT1
                "INT32": np.int32, "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16}
 DTYPES = [*NUMPY_TYPES, "BOOL", "STRING"]
 SHAPES = {"scalar": (), "vector": (3,), "cube": (2, 3, 2), "large": (64, 128)}
-# DLPack (code, bits) of each dtype: what the RDB layouts store.
-DLPACK = {"FLOAT": (2, 32), "DOUBLE": (2, 64), "INT8": (0, 8), "INT16": (0, 16), "INT32": (0, 32),
-          "INT64": (0, 64), "UINT8": (1, 8), "UINT16": (1, 16), "BOOL": (6, 8), "STRING": (7, 8)}
 
 
 def make_blob(dtype, shape, seed=0):
@@ -170,117 +167,6 @@ def test_type_and_debug_object(uncompressed, dtype, shape):
 
 # --- DUMP / RESTORE and the RDB encoding ------------------------------------------------------
 
-RDB_TYPE_MODULE_2 = 7
-OPCODE_EOF, OPCODE_UINT, OPCODE_STRING = 0, 2, 5
-MODULE_ID_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-def crc64(data):
-    """Redis's CRC-64/Jones (reflected), the checksum of DUMP payloads."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x95AC9329AC4BC9B5 if crc & 1 else 0)
-    return crc
-
-
-def rdb_len(value):
-    if value < 1 << 6:
-        return bytes([value])
-    if value < 1 << 14:
-        return bytes([0x40 | value >> 8, value & 0xFF])
-    if value < 1 << 32:
-        return b"\x80" + value.to_bytes(4, "big")
-    return b"\x81" + value.to_bytes(8, "big")
-
-
-class RdbReader:
-    """Reads the module-value part of a DUMP payload."""
-
-    def __init__(self, data):
-        self.data, self.pos = data, 0
-
-    def take(self, n):
-        chunk = self.data[self.pos:self.pos + n]
-        assert len(chunk) == n, "payload truncated"
-        self.pos += n
-        return chunk
-
-    def length(self):
-        first = self.take(1)[0]
-        kind = first >> 6
-        if kind == 0:
-            return first & 0x3F, False
-        if kind == 1:
-            return (first & 0x3F) << 8 | self.take(1)[0], False
-        if first == 0x80:
-            return int.from_bytes(self.take(4), "big"), False
-        if first == 0x81:
-            return int.from_bytes(self.take(8), "big"), False
-        return first & 0x3F, True          # an encoded string
-
-    def string(self):
-        value, encoded = self.length()
-        if not encoded:
-            return self.take(value)
-        # Short strings that spell an integer are stored as that integer.
-        size = {0: 1, 1: 2, 2: 4}.get(value)
-        assert size, f"compressed string in payload (encoding {value}): run with rdbcompression no"
-        return str(int.from_bytes(self.take(size), "little", signed=True)).encode()
-
-    def module_values(self):
-        """[(opcode, value)] up to the EOF opcode of a module value."""
-        values = []
-        while True:
-            opcode, _ = self.length()
-            if opcode == OPCODE_EOF:
-                return values
-            assert opcode in (OPCODE_UINT, OPCODE_STRING), f"unexpected opcode {opcode}"
-            values.append((opcode, self.length()[0] if opcode == OPCODE_UINT else self.string()))
-
-
-def parse_dump(payload):
-    """(module type name, encoding version, [(opcode, value)]) of a DUMP payload."""
-    body, footer = payload[:-10], payload[-10:]
-    assert struct.unpack("<Q", footer[2:])[0] == crc64(payload[:-8])
-    reader = RdbReader(body)
-    assert reader.take(1)[0] == RDB_TYPE_MODULE_2
-    module_id, _ = reader.length()
-    name = "".join(MODULE_ID_CHARSET[module_id >> (10 + 6 * (8 - i)) & 63] for i in range(9))
-    values = reader.module_values()
-    assert reader.pos == len(body), "bytes after the module value"
-    return name, module_id & 1023, values
-
-
-def make_dump(encver, values, rdb_version_footer):
-    """A DUMP payload for an AI_TENSOR value of encoding version `encver`;
-    values are ints (unsigned) or bytes (string buffers)."""
-    module_id = 0
-    for char in "AI_TENSOR":
-        module_id = module_id << 6 | MODULE_ID_CHARSET.index(char)
-    out = bytes([RDB_TYPE_MODULE_2]) + rdb_len(module_id << 10 | encver)
-    for value in values:
-        if isinstance(value, int):
-            out += rdb_len(OPCODE_UINT) + rdb_len(value)
-        else:
-            out += rdb_len(OPCODE_STRING) + rdb_len(len(value)) + value
-    out += rdb_len(OPCODE_EOF) + rdb_version_footer
-    return out + struct.pack("<Q", crc64(out))
-
-
-def v4_layout(tensor):
-    """The spec's version 4 tensor layout, as (opcode, value) pairs."""
-    code, bits = DLPACK[tensor.dtype]
-    values = [code, bits, len(tensor.shape), *tensor.shape, tensor.blob]
-    if tensor.dtype == "STRING":
-        offset = 0
-        for element in tensor.blob.split(b"\0")[:-1]:
-            values.append(offset)
-            offset += len(element) + 1
-    return [(OPCODE_STRING if isinstance(v, bytes) else OPCODE_UINT, v) for v in values]
-
-
 @pytest.mark.parametrize("dtype, shape", CASES, ids=map(case_id, CASES))
 def test_dump_restore_round_trip(r, dtype, shape):
     tensor = make_tensor(dtype, SHAPES[shape])
@@ -297,7 +183,7 @@ def test_dump_uses_encoding_version_4_layout(uncompressed, dtype, shape):
     tensorset(r, "t", tensor)
     name, encver, values = parse_dump(r.dump("t"))
     assert (name, encver) == ("AI_TENSOR", 4)
-    assert values == v4_layout(tensor)
+    assert values == tensor_layout(4, *tensor)
 
 
 @pytest.mark.parametrize("encver", [0, 1, 2, 3])
@@ -309,17 +195,15 @@ def test_restore_of_older_encoding_versions(r, encver, dtype):
     footer = r.dump("probe")[-10:-8]          # this server's RDB version
     for shape in SHAPES.values():
         tensor = make_tensor(dtype, shape)
-        code, bits = DLPACK[dtype]
-        strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
-        values = [1, 0, bits, code, 1, len(shape), *shape, *strides, 0, tensor.blob]
-        assert r.restore(f"v{encver}:{shape}", 0, make_dump(encver, values, footer)) == b"OK"
+        payload = make_dump("AI_TENSOR", encver, tensor_layout(encver, *tensor), footer)
+        assert r.restore(f"v{encver}:{shape}", 0, payload) == b"OK"
         assert tensorget(r, f"v{encver}:{shape}") == tensor
 
 
 def test_restore_of_a_newer_encoding_version_fails(r, shared_server):
     r.execute_command("AI.TENSORSET", "probe", "INT8", "VALUES", 1)
     footer = r.dump("probe")[-10:-8]
-    payload = make_dump(5, [0, 8, 1, 1, b"\x01"], footer)
+    payload = make_dump("AI_TENSOR", 5, [0, 8, 1, 1, b"\x01"], footer)
     with pytest.raises(redis.ResponseError, match="Bad data format"):
         r.restore("future", 0, payload)
     assert not r.exists("future")
