@@ -84,8 +84,7 @@ def test_model_digest(r, blobs):
         assert store(r, key, "ONNX", mlp, *changed) == b"OK"
     assert store(r, "device", "ONNX", mlp, *options, device="cpu") == b"OK"
     assert store(r, "blob", "ONNX", flip_weight_byte(mlp), *options) == b"OK"
-    assert store(r, "backend", "TORCH", blobs("torch_pair"), *options) == b"OK"
-    assert_digests(r, ["a", "b"], [*changes, "device", "blob", "backend"])
+    assert_digests(r, ["a", "b"], [*changes, "device", "blob"])
     before = {key: digest(r, key) for key in r.keys()}
     assert r.execute_command("DEBUG", "RELOAD") == b"OK"
     assert {key: digest(r, key) for key in r.keys()} == before
