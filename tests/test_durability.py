@@ -27,9 +27,9 @@ def twice_and_set{ENTRY}:
     redis.execute("SET", keys[0], args[0])
     return tensors[0] * 2
 """
-# Each writer's keys, and how a value read back after the restart names the
-# write that made it: (writer, seq) or the tag / string seq.
-TENSOR_KEYS = {"x": 1, "y": 1, "c": 2, "d": 2}      # key: factor of its [writer, seq] values
+# A writer's tensor keys hold [writer, round] times a factor (c and d went
+# through `twice`); k holds the round as a string, m and s as their tag.
+TENSOR_KEYS = {"x": 1, "y": 1, "c": 2, "d": 2}
 
 
 class Writer(threading.Thread):

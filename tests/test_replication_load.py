@@ -1,7 +1,8 @@
-"""DEBUG DIGEST of the three data types, and a replica that does a full sync
-and then follows the stream while 32 clients write tensors, run models,
-scripts and DAGs and overwrite and delete models and scripts: afterwards it
-holds the primary's keys byte for byte (issue 11, section 3)."""
+"""DEBUG DIGEST of the three data types, and replicas that do a full sync (one
+through an RDB file, one diskless) and then follow the stream while 32 clients
+write tensors, run models, scripts and DAGs and overwrite and delete models
+and scripts: afterwards they hold the primary's keys byte for byte (issue 11,
+section 3)."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +116,7 @@ def test_script_digest(r):
 # ---------------------------------------------------------------- a replica under load
 
 CLIENTS = 32
+SEED_BASE = 11
 PHASE = 3           # seconds of workload before each replica attaches, and after
 TENSOR_KEYS = 16    # t0..: any dtype; x0.., z0..: MLP inputs; y0.., h0..: outputs
 MODELS = ("m0", "m1", "m2")
@@ -237,9 +239,6 @@ class Workload:
         with self.lock:
             for kind, n in counts.items():
                 self.counts[kind] = self.counts.get(kind, 0) + n
-
-
-SEED_BASE = 11
 
 
 def setup_keys(workload, client):
