@@ -162,7 +162,7 @@ def old_values(encver, blob):
     batching = (4, 2, 7) if encver >= 2 else (4, 0, 0)
     values[f"v{encver}:model"] = (
         "AI__MODEL",
-        model_layout(encver, "ONNX", "CPU", f"tag{encver}", *batching, ["x", "z"], ["y", "h"],
+        model_layout(encver, "ONNX", "CPU", f"tag{encver}", *batching, *CASES["onnx"].names(blob),
                      blob, chunk_size=100),
         ("AI.MODELSTORE", "*", "ONNX", "CPU", "TAG", f"tag{encver}", "BATCHSIZE", batching[0],
          "MINBATCHSIZE", batching[1], "MINBATCHTIMEOUT", batching[2], "BLOB", blob))
