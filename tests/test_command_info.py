@@ -11,6 +11,7 @@ import redis
 from redis.exceptions import NoPermissionError, ResponseError
 
 import models
+from conftest import free_port, wait_until
 from models import (DELETE, READ, READ_WRITE, ROUTE, WRITE, keys_and_flags, modelexecute, store,
                     tensorget, tensorset)
 from test_scripts import execute as scriptexecute, scriptstore
@@ -400,3 +401,42 @@ def test_modelexecute_and_dag_outputs_invalidate_a_cached_tensorget(r, shared_se
     reader.execute_command("AI.TENSORGET", "y", "META")
     assert dagexecute(r, [x, z], ["y"], model, [x, z], ["y", "h"]) == [b"OK"]
     assert invalidations.next() == [b"y"]
+
+
+# ================================================================ Cluster
+
+@pytest.fixture
+def cluster_node(server_factory):
+    """A one-node Redis Cluster owning every slot: slot checks without redirections."""
+    # The bus port is given: the default (port + 10000) overflows for high free ports.
+    server = server_factory(config=["--cluster-enabled", "yes", "--cluster-config-file",
+                                    "nodes.conf", "--cluster-port", free_port()])
+    client = server.client()
+    assert client.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
+    wait_until(lambda: client.execute_command("CLUSTER INFO")["cluster_state"] == "ok",
+               "cluster_state:ok")
+    return client
+
+
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+
+
+@pytest.mark.parametrize("argv", [
+    ["AI.MODELEXECUTE", "{a}m", "INPUTS", 1, "{a}x", "OUTPUTS", 1, "{b}y"],
+    ["AI.MODELRUN", "{a}m", "INPUTS", "{b}x", "OUTPUTS", "{a}y"],
+    ["AI.SCRIPTEXECUTE", "{a}s", "f", "KEYS", 1, "{b}k", "INPUTS", 1, "{a}x"],
+    ["AI.SCRIPTRUN", "{a}s", "f", "INPUTS", "{a}x", "$", "{b}x", "OUTPUTS", "{a}y"],
+    ["AI.DAGEXECUTE", "LOAD", 1, "{a}x", "PERSIST", 1, "{b}y", "|>", "AI.TENSORGET", "{a}x"],
+    ["AI.DAGEXECUTE_RO", "ROUTING", "{b}", "|>", "AI.MODELEXECUTE", "{a}m", "INPUTS", 1, "x",
+     "OUTPUTS", 1, "y"],
+    ["AI.DAGRUN", "PERSIST", 1, "{a}y", "|>", "AI.SCRIPTRUN", "{b}s", "f", "INPUTS", "x",
+     "OUTPUTS", "y"],
+], ids=lambda a: a[0])
+def test_cluster_refuses_keys_of_two_slots(cluster_node, argv):
+    with pytest.raises(ResponseError) as exc:
+        cluster_node.execute_command(*argv)
+    assert wire_error(exc.value) == CROSSSLOT
+    same_slot = [a.replace("{b}", "{a}") if isinstance(a, str) else a for a in argv]
+    with pytest.raises(ResponseError) as exc:      # past the slot check: nothing is stored
+        cluster_node.execute_command(*same_slot)
+    assert wire_error(exc.value) != CROSSSLOT
