@@ -98,13 +98,14 @@ def dag(summary, since, read_only, ops):
 COMMANDS = {
     b"AI.TENSORSET": Command(
         "Stores a tensor", "O(N) where N is the number of elements", "1.0.0", [STORED],
-        [key("key", 0), tokens("type", "FLOAT", "DOUBLE", "INT8", "INT16", "INT32", "INT64", "UINT8",
-                               "UINT16", "BOOL", "STRING"),
+        [key("key", 0), tokens("type", "FLOAT", "DOUBLE", "INT8", "INT16", "INT32", "INT64",
+                               "UINT8", "UINT16", "BOOL", "STRING"),
          integer("shape", flags=OPT | MULTI),
          oneof("data", string("blob", "BLOB"), string("value", "VALUES", MULTI), flags=OPT)]),
     b"AI.TENSORGET": Command(
-        "Returns a tensor's type and shape, its data, or both", "O(N) where N is the number of elements",
-        "1.0.0", [READ], [key("key", 0), token("META", OPT), tokens("format", "BLOB", "VALUES", flags=OPT)]),
+        "Returns a tensor's type and shape, its data, or both",
+        "O(N) where N is the number of elements", "1.0.0", [READ],
+        [key("key", 0), token("META", OPT), tokens("format", "BLOB", "VALUES", flags=OPT)]),
     b"AI._TENSORVIEW": Command(
         "Diagnostics: describes a tensor as the backends see it", "O(1)", "1.2.7", [READ],
         [key("key", 0)]),
@@ -144,7 +145,8 @@ COMMANDS = {
         [READ, Keys(KEY_READ | INCOMPLETE, keyword="INPUTS", startfrom=2, find=UNKNOWN,
                      notes="up to the OUTPUTS token"),
          Keys(KEY_WRITE | INCOMPLETE, keyword="OUTPUTS", startfrom=-1, find=TO_END)],
-        [key("key", 0), TIMEOUT, key("input", 1, "INPUTS", MULTI), key("output", 2, "OUTPUTS", MULTI)]),
+        [key("key", 0), TIMEOUT, key("input", 1, "INPUTS", MULTI),
+         key("output", 2, "OUTPUTS", MULTI)]),
     b"AI._MODELSCAN": Command(
         "Lists the models of this node with their tags", "O(N) where N is the number of models",
         "1.0.0", tips="request_policy:all_shards nondeterministic_output_order"),
