@@ -31,6 +31,21 @@ int rm_init_api(RedisModuleCtx *ctx, const char *name, int ver) {
     return REDISMODULE_OK;
 }
 
+const RedisModuleCommandInfoVersion rm_command_info_version = {
+    .version = 1,
+    .sizeof_historyentry = sizeof(RedisModuleCommandHistoryEntry),
+    .sizeof_keyspec = sizeof(RedisModuleCommandKeySpec),
+    .sizeof_arg = sizeof(RedisModuleCommandArg),
+};
+
+void rm_key_at(RedisModuleCtx *ctx, long long pos, int argc, int flags) {
+    if (pos < 1 || pos >= argc) return;
+    if (RedisModule_KeyAtPosWithFlags)
+        RedisModule_KeyAtPosWithFlags(ctx, (int)pos, flags);
+    else
+        RedisModule_KeyAtPos(ctx, (int)pos);
+}
+
 void *rm_try_alloc(size_t bytes) {
     return RedisModule_TryAlloc ? RedisModule_TryAlloc(bytes) : RedisModule_Alloc(bytes);
 }

@@ -73,6 +73,7 @@ typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_repor
 typedef void (*RedisModuleFreePrivDataFunc)(RedisModuleCtx *ctx, void *privdata);
 typedef struct RedisModuleDict RedisModuleDict;
 typedef struct RedisModuleDictIter RedisModuleDictIter;
+typedef struct RedisModuleCommand RedisModuleCommand;
 
 typedef struct RedisModuleTypeMethods {
     uint64_t version;
@@ -90,6 +91,107 @@ typedef struct RedisModuleTypeMethods {
     RedisModuleTypeCopyFunc copy;
     RedisModuleTypeDefragFunc defrag;
 } RedisModuleTypeMethods;
+
+/* Command metadata (RedisModule_SetCommandInfo, Redis >= 7.0): COMMAND INFO,
+ * COMMAND DOCS, key specs. Layouts as in the 7.0 API reference; the server
+ * walks our arrays with the sizes given in RedisModuleCommandInfoVersion. */
+#define REDISMODULE_CMD_KEY_RO (1ULL << 0)
+#define REDISMODULE_CMD_KEY_RW (1ULL << 1)
+#define REDISMODULE_CMD_KEY_OW (1ULL << 2)
+#define REDISMODULE_CMD_KEY_RM (1ULL << 3)
+#define REDISMODULE_CMD_KEY_ACCESS (1ULL << 4)
+#define REDISMODULE_CMD_KEY_UPDATE (1ULL << 5)
+#define REDISMODULE_CMD_KEY_INSERT (1ULL << 6)
+#define REDISMODULE_CMD_KEY_DELETE (1ULL << 7)
+#define REDISMODULE_CMD_KEY_NOT_KEY (1ULL << 8)
+#define REDISMODULE_CMD_KEY_INCOMPLETE (1ULL << 9)
+#define REDISMODULE_CMD_KEY_VARIABLE_FLAGS (1ULL << 10)
+
+#define REDISMODULE_CMD_ARG_NONE 0
+#define REDISMODULE_CMD_ARG_OPTIONAL (1 << 0)
+#define REDISMODULE_CMD_ARG_MULTIPLE (1 << 1)
+#define REDISMODULE_CMD_ARG_MULTIPLE_TOKEN (1 << 2)
+
+typedef enum {
+    REDISMODULE_ARG_TYPE_STRING,
+    REDISMODULE_ARG_TYPE_INTEGER,
+    REDISMODULE_ARG_TYPE_DOUBLE,
+    REDISMODULE_ARG_TYPE_KEY,
+    REDISMODULE_ARG_TYPE_PATTERN,
+    REDISMODULE_ARG_TYPE_UNIX_TIME,
+    REDISMODULE_ARG_TYPE_PURE_TOKEN,
+    REDISMODULE_ARG_TYPE_ONEOF,
+    REDISMODULE_ARG_TYPE_BLOCK
+} RedisModuleCommandArgType;
+
+typedef enum {
+    REDISMODULE_KSPEC_BS_INVALID = 0, /* ends a key-spec array */
+    REDISMODULE_KSPEC_BS_UNKNOWN,
+    REDISMODULE_KSPEC_BS_INDEX,
+    REDISMODULE_KSPEC_BS_KEYWORD
+} RedisModuleKeySpecBeginSearchType;
+
+typedef enum {
+    REDISMODULE_KSPEC_FK_OMITTED = 0, /* one key */
+    REDISMODULE_KSPEC_FK_UNKNOWN,
+    REDISMODULE_KSPEC_FK_RANGE,
+    REDISMODULE_KSPEC_FK_KEYNUM
+} RedisModuleKeySpecFindKeysType;
+
+typedef struct RedisModuleCommandKeySpec {
+    const char *notes;
+    uint64_t flags; /* REDISMODULE_CMD_KEY_* */
+    RedisModuleKeySpecBeginSearchType begin_search_type;
+    union {
+        struct { int pos; } index;
+        struct { const char *keyword; int startfrom; } keyword;
+    } bs;
+    RedisModuleKeySpecFindKeysType find_keys_type;
+    union {
+        struct { int lastkey, keystep, limit; } range;
+        struct { int keynumidx, firstkey, keystep; } keynum;
+    } fk;
+} RedisModuleCommandKeySpec;
+
+typedef struct RedisModuleCommandArg {
+    const char *name;
+    RedisModuleCommandArgType type;
+    int key_spec_index; /* KEY arguments: index into key_specs; else -1 */
+    const char *token;
+    const char *summary;
+    const char *since;
+    int flags; /* REDISMODULE_CMD_ARG_* */
+    const char *deprecated_since;
+    struct RedisModuleCommandArg *subargs; /* ONEOF and BLOCK; ends with a zeroed entry */
+    const char *display_text; /* read from 7.2 on; 7.0 strides past it */
+} RedisModuleCommandArg;
+
+typedef struct {
+    const char *since;
+    const char *changes;
+} RedisModuleCommandHistoryEntry;
+
+typedef struct {
+    int version;
+    size_t sizeof_historyentry;
+    size_t sizeof_keyspec;
+    size_t sizeof_arg;
+} RedisModuleCommandInfoVersion;
+
+typedef struct {
+    const RedisModuleCommandInfoVersion *version;
+    const char *summary;
+    const char *complexity;
+    const char *since;
+    RedisModuleCommandHistoryEntry *history;
+    const char *tips; /* space-separated */
+    int arity;        /* -N: at least N arguments, counting the name; 0: unchanged */
+    RedisModuleCommandKeySpec *key_specs; /* ends with a zeroed entry */
+    RedisModuleCommandArg *args;          /* ends with a zeroed entry */
+} RedisModuleCommandInfo;
+
+/* Version 1 of the command-info structs, with our sizes. */
+extern const RedisModuleCommandInfoVersion rm_command_info_version;
 
 #define RM_API(ret, name, args) extern ret(*RedisModule_##name) args;
 #define RM_API_LIST(X)                                                                          \
@@ -201,10 +303,18 @@ typedef struct RedisModuleTypeMethods {
 /* Looked up when present; NULL on servers that predate them. */
 #define RM_API_OPTIONAL_LIST(X)                                                                 \
     X(void *, TryAlloc, (size_t bytes))                                                         \
-    X(int, GetServerVersion, (void))
+    X(int, GetServerVersion, (void))                                                            \
+    X(RedisModuleCommand *, GetCommand, (RedisModuleCtx * ctx, const char *name))               \
+    X(int, SetCommandInfo, (RedisModuleCommand * command, const RedisModuleCommandInfo *info))  \
+    X(void, KeyAtPosWithFlags, (RedisModuleCtx * ctx, int pos, int flags))
 
 RM_API_LIST(RM_API)
 RM_API_OPTIONAL_LIST(RM_API)
+
+/* getkeys-api: reports argument `pos` as a key with REDISMODULE_CMD_KEY_*
+ * flags (flags need >= 7.0); positions outside the argument vector are
+ * ignored, because the server would read them. */
+void rm_key_at(RedisModuleCtx *ctx, long long pos, int argc, int flags);
 
 /* RedisModule_TryAlloc where the server has it (>= 7.0), else Alloc. */
 void *rm_try_alloc(size_t bytes);

@@ -15,6 +15,7 @@ from redisai.types cimport TensorType, ModelType, ScriptType
 from redisai.dag cimport Dag, dag_new, dag_free, dag_set_persist, dag_submit
 from redisai.model_commands cimport open_typed, in_transaction
 from redisai.script_commands cimport script_op_init
+from redisai.command_info cimport KEY_READ, KEY_WRITE, KEY_ROUTE
 
 cdef enum:
     READ_ONLY = 1
@@ -272,19 +273,25 @@ ARITY[DEPRECATED | READ_ONLY] = E_DAGRUN_RO_ARITY
 cdef void report_dag_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     """getkeys-api: LOAD and PERSIST keys, the ROUTING value, and the model or
     script key of each op (local tensor names are not keys)."""
-    cdef int i = 1, k
-    cdef long long n
+    cdef long long i = 1, k, n
+    cdef int flags
     while i < argc:
-        if (token_is(argv[i], b"LOAD") or token_is(argv[i], b"PERSIST")) and i + 1 < argc and \
+        flags = KEY_READ if token_is(argv[i], b"LOAD") else \
+            KEY_WRITE if token_is(argv[i], b"PERSIST") else 0
+        if flags and i + 1 < argc and \
                 RedisModule_StringToLongLong(argv[i + 1], &n) == REDISMODULE_OK and n > 0:
-            for k in range(i + 2, min(i + 2 + <int>n, argc)):
-                RedisModule_KeyAtPos(ctx, k)
-            i += 2 + <int>n
+            n = min(n, argc)    # no overflow below
+            for k in range(i + 2, i + 2 + n):
+                rm_key_at(ctx, k, argc, flags)
+            i += 2 + n
             continue
-        if i + 1 < argc and (token_is(argv[i], b"ROUTING") or token_is(argv[i], b"AI.MODELEXECUTE") or
-                             token_is(argv[i], b"AI.SCRIPTEXECUTE") or token_is(argv[i], b"AI.MODELRUN") or
-                             token_is(argv[i], b"AI.SCRIPTRUN")):
-            RedisModule_KeyAtPos(ctx, i + 1)
+        if token_is(argv[i], b"ROUTING"):
+            rm_key_at(ctx, i + 1, argc, KEY_ROUTE)
+            i += 2
+            continue
+        if token_is(argv[i], b"AI.MODELEXECUTE") or token_is(argv[i], b"AI.SCRIPTEXECUTE") or \
+                token_is(argv[i], b"AI.MODELRUN") or token_is(argv[i], b"AI.SCRIPTRUN"):
+            rm_key_at(ctx, i + 1, argc, KEY_READ)
             i += 2
             continue
         i += 1

@@ -14,6 +14,7 @@ from redisai.bridge cimport BACKENDS, backend_error_message
 from redisai.queue cimport queue_ensure
 from redisai.config cimport config, ensure_backend, build_configured
 from redisai.dag cimport Dag, dag_new, dag_set_persist, dag_submit, dag_free, submit_build, store_model
+from redisai.command_info cimport KEY_READ, KEY_WRITE
 
 # Where a client cannot be blocked, a model is built on the main thread.
 cdef int NO_BLOCKING = (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
@@ -179,22 +180,18 @@ cdef int cmd_modeldel(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) n
 
 cdef void report_execute_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
     """getkeys-api: the model, the input keys and the output keys."""
-    cdef long long n, m
-    cdef int i
-    RedisModule_KeyAtPos(ctx, 1)
+    cdef long long n, m, i
+    rm_key_at(ctx, 1, argc, KEY_READ)
     if argc < 4 or RedisModule_StringToLongLong(argv[3], &n) != REDISMODULE_OK or n < 0:
         return
-    i = 4
-    while i < argc and i < 4 + n:
-        RedisModule_KeyAtPos(ctx, i)
-        i += 1
+    n = min(n, argc)    # no overflow below
+    for i in range(4, 4 + n):
+        rm_key_at(ctx, i, argc, KEY_READ)
+    i = 4 + n           # OUTPUTS <m>
     if i + 1 >= argc or RedisModule_StringToLongLong(argv[i + 1], &m) != REDISMODULE_OK or m < 0:
         return
-    i += 2
-    while i < argc and m > 0:
-        RedisModule_KeyAtPos(ctx, i)
-        i += 1
-        m -= 1
+    for i in range(i + 2, i + 2 + min(m, argc)):
+        rm_key_at(ctx, i, argc, KEY_WRITE)
 
 
 cdef Err open_to_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int min_argc,
@@ -285,12 +282,16 @@ cdef int cmd_modelexecute(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
 
 
 cdef void report_modelrun_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    """getkeys-api: the model, then every argument after INPUTS but OUTPUTS."""
-    RedisModule_KeyAtPos(ctx, 1)
+    """getkeys-api: the model, then every argument after INPUTS: inputs up to
+    the first OUTPUTS token, outputs after it (as parse_modelrun reads them)."""
+    rm_key_at(ctx, 1, argc, KEY_READ)
     cdef int i = 4 if argc > 2 and token_is(argv[2], b"TIMEOUT") else 2
+    cdef int flags = KEY_READ
     for i in range(i + 1, argc):
-        if not token_is(argv[i], b"OUTPUTS"):
-            RedisModule_KeyAtPos(ctx, i)
+        if flags == KEY_READ and token_is(argv[i], b"OUTPUTS"):
+            flags = KEY_WRITE
+        else:
+            rm_key_at(ctx, i, argc, flags)
 
 
 cdef int cmd_modelrun(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:

@@ -25,6 +25,21 @@ cdef extern from "redismodule_api.h" nogil:
         REDISMODULE_REPLY_INTEGER
         REDISMODULE_REPLY_ARRAY
         REDISMODULE_REPLY_NULL
+        REDISMODULE_CMD_KEY_RO
+        REDISMODULE_CMD_KEY_RW
+        REDISMODULE_CMD_KEY_OW
+        REDISMODULE_CMD_KEY_RM
+        REDISMODULE_CMD_KEY_ACCESS
+        REDISMODULE_CMD_KEY_UPDATE
+        REDISMODULE_CMD_KEY_INSERT
+        REDISMODULE_CMD_KEY_DELETE
+        REDISMODULE_CMD_KEY_NOT_KEY
+        REDISMODULE_CMD_KEY_INCOMPLETE
+        REDISMODULE_CMD_KEY_VARIABLE_FLAGS
+        REDISMODULE_CMD_ARG_NONE
+        REDISMODULE_CMD_ARG_OPTIONAL
+        REDISMODULE_CMD_ARG_MULTIPLE
+        REDISMODULE_CMD_ARG_MULTIPLE_TOKEN
 
     ctypedef struct RedisModuleCtx
     ctypedef struct RedisModuleKey
@@ -38,6 +53,7 @@ cdef extern from "redismodule_api.h" nogil:
     ctypedef struct RedisModuleDictIter
     ctypedef struct RedisModuleCallReply
     ctypedef struct RedisModuleUser
+    ctypedef struct RedisModuleCommand
 
     ctypedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil
     ctypedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report) noexcept nogil
@@ -52,6 +68,78 @@ cdef extern from "redismodule_api.h" nogil:
         void (*digest)(RedisModuleDigest *digest, void *value) noexcept nogil
         void (*free)(void *value) noexcept nogil
         void *(*copy)(RedisModuleString *fromkey, RedisModuleString *tokey, const void *value) noexcept nogil
+
+    # command metadata (COMMAND INFO / DOCS, key specs; Redis >= 7.0)
+    ctypedef enum RedisModuleCommandArgType:
+        REDISMODULE_ARG_TYPE_STRING
+        REDISMODULE_ARG_TYPE_INTEGER
+        REDISMODULE_ARG_TYPE_DOUBLE
+        REDISMODULE_ARG_TYPE_KEY
+        REDISMODULE_ARG_TYPE_PATTERN
+        REDISMODULE_ARG_TYPE_UNIX_TIME
+        REDISMODULE_ARG_TYPE_PURE_TOKEN
+        REDISMODULE_ARG_TYPE_ONEOF
+        REDISMODULE_ARG_TYPE_BLOCK
+    ctypedef enum RedisModuleKeySpecBeginSearchType:
+        REDISMODULE_KSPEC_BS_INVALID
+        REDISMODULE_KSPEC_BS_UNKNOWN
+        REDISMODULE_KSPEC_BS_INDEX
+        REDISMODULE_KSPEC_BS_KEYWORD
+    ctypedef enum RedisModuleKeySpecFindKeysType:
+        REDISMODULE_KSPEC_FK_OMITTED
+        REDISMODULE_KSPEC_FK_UNKNOWN
+        REDISMODULE_KSPEC_FK_RANGE
+        REDISMODULE_KSPEC_FK_KEYNUM
+    ctypedef struct RedisModuleKeySpecIndex "struct { int pos; }":
+        int pos
+    ctypedef struct RedisModuleKeySpecKeyword "struct { const char *keyword; int startfrom; }":
+        const char *keyword
+        int startfrom
+    ctypedef union RedisModuleKeySpecBS:
+        RedisModuleKeySpecIndex index
+        RedisModuleKeySpecKeyword keyword
+    ctypedef struct RedisModuleKeySpecRange "struct { int lastkey, keystep, limit; }":
+        int lastkey, keystep, limit
+    ctypedef struct RedisModuleKeySpecKeynum "struct { int keynumidx, firstkey, keystep; }":
+        int keynumidx, firstkey, keystep
+    ctypedef union RedisModuleKeySpecFK:
+        RedisModuleKeySpecRange range
+        RedisModuleKeySpecKeynum keynum
+    ctypedef struct RedisModuleCommandKeySpec:
+        const char *notes
+        uint64_t flags
+        RedisModuleKeySpecBeginSearchType begin_search_type
+        RedisModuleKeySpecBS bs
+        RedisModuleKeySpecFindKeysType find_keys_type
+        RedisModuleKeySpecFK fk
+    ctypedef struct RedisModuleCommandArg:
+        const char *name
+        RedisModuleCommandArgType type
+        int key_spec_index
+        const char *token
+        const char *summary
+        const char *since
+        int flags
+        const char *deprecated_since
+        RedisModuleCommandArg *subargs
+        const char *display_text
+    ctypedef struct RedisModuleCommandInfoVersion:
+        pass
+    ctypedef struct RedisModuleCommandInfo:
+        const RedisModuleCommandInfoVersion *version
+        const char *summary
+        const char *complexity
+        const char *since
+        void *history
+        const char *tips
+        int arity
+        RedisModuleCommandKeySpec *key_specs
+        RedisModuleCommandArg *args
+    const RedisModuleCommandInfoVersion rm_command_info_version
+    RedisModuleCommand *(*RedisModule_GetCommand)(RedisModuleCtx *ctx, const char *name)  # NULL before 7.0
+    int (*RedisModule_SetCommandInfo)(RedisModuleCommand *command, const RedisModuleCommandInfo *info)
+    # getkeys-api: `pos` as a key with REDISMODULE_CMD_KEY_* flags; out-of-range positions ignored
+    void rm_key_at(RedisModuleCtx *ctx, long long pos, int argc, int flags)
 
     # memory
     void *RedisModule_Alloc(size_t bytes)
@@ -108,9 +196,8 @@ cdef extern from "redismodule_api.h" nogil:
     # A numeric server setting (CONFIG GET), or `fallback`; main thread only.
     unsigned long long rm_config_get_ull(const char *name, unsigned long long fallback)
 
-    # key positions (getkeys-api)
+    # key positions (getkeys-api; report them with rm_key_at)
     int RedisModule_IsKeysPositionRequest(RedisModuleCtx *ctx)
-    void RedisModule_KeyAtPos(RedisModuleCtx *ctx, int pos)
 
     # dictionaries
     RedisModuleDict *RedisModule_CreateDict(RedisModuleCtx *ctx)

@@ -15,6 +15,7 @@ from redisai.bridge cimport BE_TORCH
 from redisai.dag cimport Dag, dag_new
 from redisai.model_commands cimport (open_typed, open_to_run, load_inputs, check_outputs, store,
                                      submit_single, get_flags, delete_typed)
+from redisai.command_info cimport KEY_READ, KEY_WRITE, KEY_READ_WRITE
 
 
 cdef bint torch_device(RedisModuleString *device) noexcept nogil:
@@ -125,38 +126,47 @@ cdef int execute_script(RedisModuleCtx *ctx, RedisModuleString **argv, Model *s,
     return submit_single(ctx, dag, err, a.timeout)
 
 
-cdef void report_keys_after(RedisModuleCtx *ctx, int at, int n, int argc) noexcept nogil:
-    cdef int i
-    for i in range(at, min(at + n, argc)):
-        RedisModule_KeyAtPos(ctx, i)
-
-
 cdef void report_scriptexecute_keys(RedisModuleCtx *ctx, RedisModuleString **argv,
                                     int argc) noexcept nogil:
     """getkeys-api: the script and every KEYS, INPUTS and OUTPUTS name."""
-    RedisModule_KeyAtPos(ctx, 1)
-    cdef int i = 3
-    cdef long long n
-    cdef bint keys
+    rm_key_at(ctx, 1, argc, KEY_READ)
+    cdef long long i = 3, n, k
+    cdef int flags
     while i + 1 < argc:
-        keys = token_is(argv[i], b"KEYS") or token_is(argv[i], b"INPUTS") or \
-            token_is(argv[i], b"OUTPUTS")
-        if not (keys or token_is(argv[i], b"ARGS")) or \
-                RedisModule_StringToLongLong(argv[i + 1], &n) != REDISMODULE_OK or n < 0:
+        if token_is(argv[i], b"KEYS"):
+            flags = KEY_READ_WRITE
+        elif token_is(argv[i], b"INPUTS"):
+            flags = KEY_READ
+        elif token_is(argv[i], b"OUTPUTS"):
+            flags = KEY_WRITE
+        elif token_is(argv[i], b"ARGS"):
+            flags = 0
+        else:
             return
-        if keys:
-            report_keys_after(ctx, i + 2, <int>n, argc)
-        i += 2 + <int>n
+        if RedisModule_StringToLongLong(argv[i + 1], &n) != REDISMODULE_OK or n < 0:
+            return
+        n = min(n, argc)    # no overflow below
+        if flags:
+            for k in range(i + 2, i + 2 + n):
+                rm_key_at(ctx, k, argc, flags)
+        i += 2 + n
 
 
 cdef void report_scriptrun_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) noexcept nogil:
-    """getkeys-api: the script, then past one keyword every argument but
-    OUTPUTS and `$` (skipping a TIMEOUT clause at position 3)."""
-    RedisModule_KeyAtPos(ctx, 1)
-    cdef int i = 5 if argc > 3 and token_is(argv[3], b"TIMEOUT") else 3
-    for i in range(i + 1, argc):
-        if not token_is(argv[i], b"OUTPUTS") and not token_is(argv[i], b"$"):
-            RedisModule_KeyAtPos(ctx, i)
+    """getkeys-api: the script, the inputs (but `$`) after INPUTS and the
+    outputs after OUTPUTS, skipping TIMEOUT <ms> (as parse_scriptrun reads them)."""
+    rm_key_at(ctx, 1, argc, KEY_READ)
+    cdef int i = 3, flags = 0
+    while i < argc:
+        if token_is(argv[i], b"TIMEOUT"):
+            i += 1
+        elif token_is(argv[i], b"INPUTS"):
+            flags = KEY_READ
+        elif token_is(argv[i], b"OUTPUTS"):
+            flags = KEY_WRITE
+        elif flags and not token_is(argv[i], b"$"):
+            rm_key_at(ctx, i, argc, flags)
+        i += 1
 
 
 cdef int script_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc,

@@ -533,6 +533,20 @@ def resp(*args):
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
+# How a command uses each key (COMMAND GETKEYSANDFLAGS), spec/commands.md
+# "Recommended Redis 7 key specifications".
+READ = {"RO", "access"}             # tensors read, models and scripts run, LOAD
+WRITE = {"OW", "update"}            # stored whole: tensors, models, scripts, outputs, PERSIST
+READ_WRITE = {"RW", "access", "update"}     # SCRIPTEXECUTE KEYS
+DELETE = {"RM", "delete"}
+ROUTE = {"RO"}                      # AI.INFO and ROUTING: the value is not used
+
+
+def keys_and_flags(r, *argv):
+    return [(key.decode(), {f.decode() for f in flags})
+            for key, flags in r.execute_command("COMMAND GETKEYSANDFLAGS", *argv)]
+
+
 # ---------------------------------------------------------------- the models per backend
 
 def mlp_inputs(rng, n=5):

@@ -18,8 +18,9 @@ from redis.exceptions import ResponseError
 
 import models
 from conftest import wait_info, wait_until
-from models import (TYPE_NAMES, assert_alive, assert_refused_in_transaction, info, mlp_inputs,
-                    modelexecute, outcome, resp, store, tensorget, tensorset, wait_blocked)
+from models import (READ, ROUTE, TYPE_NAMES, WRITE, assert_alive, assert_refused_in_transaction,
+                    info, keys_and_flags, mlp_inputs, modelexecute, outcome, resp, store, tensorget,
+                    tensorset, wait_blocked)
 from test_tensor import (BAD_FORMAT, BAD_TYPE, BOTH_FORMATS, BAD_COUNT, TENSOR_EMPTY, WRONGTYPE,
                          error_reply, wire_error)
 
@@ -650,6 +651,8 @@ def test_command_getkeys_reports_header_keys_and_model_script_keys(r, objects):
                "AI.TENSORGET score{1} VALUES")
     assert r.command_getkeys(*argv) == ["ref{1}", "t{1}", "score{1}", "{1}", "pre{1}",
                                         "model{1}"]
+    assert keys_and_flags(r, *argv) == [("ref{1}", READ), ("t{1}", READ), ("score{1}", WRITE),
+                                        ("{1}", ROUTE), ("pre{1}", READ), ("model{1}", READ)]
     assert r.command_getkeys(*cmd("AI.DAGEXECUTE_RO ROUTING {2}", "AI.TENSORGET a")) == ["{2}"]
 
 

@@ -15,8 +15,9 @@ from redis.exceptions import ResponseError
 
 import models
 from conftest import wait_info
-from models import (CASES, MODEL_EMPTY, assert_refused_in_transaction, assert_results, info,
-                    mlp_inputs, tensorget, tensorset, wait_blocked)
+from models import (CASES, MODEL_EMPTY, READ, READ_WRITE, WRITE, assert_refused_in_transaction,
+                    assert_results, info, keys_and_flags, mlp_inputs, tensorget, tensorset,
+                    wait_blocked)
 from test_tensor import ARITY, TENSOR_EMPTY, WRONGTYPE, error_reply
 
 pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
@@ -293,11 +294,15 @@ def test_wrongtype_on_another_type(r, argv):
 # ================================================================ SCRIPTEXECUTE
 
 def test_getkeys_reports_script_keys_inputs_and_outputs(r, s):
-    assert r.command_getkeys("AI.SCRIPTEXECUTE", "s", "add", "KEYS", 1, "k",
-                              "INPUTS", 2, "a", "b", "ARGS", 1, "x", "OUTPUTS", 1, "o") == \
-        ["s", "k", "a", "b", "o"]
-    assert r.command_getkeys("AI.SCRIPTRUN", "s", "f", "INPUTS", "a", "$", "b", "OUTPUTS",
-                             "o") == ["s", "a", "b", "o"]
+    argv = ("AI.SCRIPTEXECUTE", "s", "add", "KEYS", 1, "k", "INPUTS", 2, "a", "b", "ARGS", 1, "x",
+            "OUTPUTS", 1, "o")
+    assert r.command_getkeys(*argv) == ["s", "k", "a", "b", "o"]
+    # The script may read and write its KEYS (redis.execute).
+    assert keys_and_flags(r, *argv) == [("s", READ), ("k", READ_WRITE), ("a", READ), ("b", READ),
+                                        ("o", WRITE)]
+    argv = ("AI.SCRIPTRUN", "s", "f", "INPUTS", "a", "$", "b", "OUTPUTS", "o")
+    assert r.command_getkeys(*argv) == ["s", "a", "b", "o"]
+    assert keys_and_flags(r, *argv) == [("s", READ), ("a", READ), ("b", READ), ("o", WRITE)]
 
 
 def test_two_inputs_one_output(r, s):
