@@ -277,6 +277,7 @@ cdef void report_dag_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     while i < argc:
         if (token_is(argv[i], b"LOAD") or token_is(argv[i], b"PERSIST")) and i + 1 < argc and \
                 RedisModule_StringToLongLong(argv[i + 1], &n) == REDISMODULE_OK and n > 0:
+            n = min(n, argc)        # so that the int index cannot wrap
             for k in range(i + 2, min(i + 2 + <int>n, argc)):
                 RedisModule_KeyAtPos(ctx, k)
             i += 2 + <int>n

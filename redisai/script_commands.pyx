@@ -144,6 +144,7 @@ cdef void report_scriptexecute_keys(RedisModuleCtx *ctx, RedisModuleString **arg
         if not (keys or token_is(argv[i], b"ARGS")) or \
                 RedisModule_StringToLongLong(argv[i + 1], &n) != REDISMODULE_OK or n < 0:
             return
+        n = min(n, argc)            # so that the int index cannot wrap
         if keys:
             report_keys_after(ctx, i + 2, <int>n, argc)
         i += 2 + <int>n
