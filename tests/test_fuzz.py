@@ -451,7 +451,7 @@ def memory(server):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, blobs):
+def server(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("fuzz"), config=["--maxmemory", MAXMEMORY])
     srv.start()
     yield srv
