@@ -67,7 +67,9 @@ MODELS = {  # key: (backend, builder, inputs it takes, number of outputs)
     "m:tf": ("TF", "tf_mul", ("a", "b"), 1),
     "m:tflite": ("TFLITE", "tflite_pair", ("a", "b"), 2),
     "m:batch": ("ONNX", "onnx_mlp", ("x", "z"), 2),
+    "m:cpu0": ("TORCH", "torch_pair", ("x", "z"), 2),
 }
+MODEL_DEVICES = {"m:cpu0": "CPU:0"}     # DAGs with parts on two queues
 SCRIPTS = {"s:ops": (SRC, ENTRY_POINTS), "s:redis": (REDIS_SRC, REDIS_ENTRY_POINTS),
            "s:legacy": (SRC, ())}
 FEEDS = {"x": (5, 4), "z": (5, 3), "a": (2, 3), "b": (2, 3)}   # FLOAT model inputs
@@ -89,8 +91,8 @@ def fixtures():
         options = TF_IO if backend == "TF" else ()
         if key == "m:batch":        # the auto-batching path
             options = ("BATCHSIZE", 8, "MINBATCHSIZE", 2, "MINBATCHTIMEOUT", 5)
-        out[key] = Fixture("AI__MODEL", ("AI.MODELSTORE", key, backend, "CPU", *options,
-                                         "BLOB", Blob(builder)))
+        out[key] = Fixture("AI__MODEL", ("AI.MODELSTORE", key, backend, MODEL_DEVICES.get(key, "CPU"),
+                                         *options, "BLOB", Blob(builder)))
     for key, (source, entry_points) in SCRIPTS.items():
         argv = (("AI.SCRIPTSTORE", key, "CPU", "ENTRY_POINTS", len(entry_points), *entry_points,
                  "SOURCE", source) if entry_points else ("AI.SCRIPTSET", key, "CPU", "SOURCE", source))
