@@ -656,6 +656,13 @@ def test_command_getkeys_reports_header_keys_and_model_script_keys(r, objects):
     assert r.command_getkeys(*cmd("AI.DAGEXECUTE_RO ROUTING {2}", "AI.TENSORGET a")) == ["{2}"]
 
 
+@pytest.mark.parametrize("count", [2**31, 2**32 + 1, 2**63 - 1])
+def test_command_getkeys_takes_a_count_past_the_end_as_the_rest(r, count):
+    """The fuzzer's find: 2**31 wrapped to a negative index and crashed the server."""
+    argv = ["AI.DAGEXECUTE_RO", "LOAD", count, "x", "ROUTING", "k", "|>", "AI.TENSORGET", "x"]
+    assert r.command_getkeys(*argv) == argv[3:]
+
+
 # ================================================================ 4. two devices
 
 @pytest.fixture

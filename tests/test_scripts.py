@@ -305,6 +305,13 @@ def test_getkeys_reports_script_keys_inputs_and_outputs(r, s):
     assert keys_and_flags(r, *argv) == [("s", READ), ("a", READ), ("b", READ), ("o", WRITE)]
 
 
+@pytest.mark.parametrize("count", [2**31, 2**32 + 1, 2**63 - 1])
+def test_getkeys_takes_a_count_past_the_end_as_the_rest(r, count):
+    """The fuzzer's find: 2**31 wrapped to a negative index and crashed the server."""
+    argv = ["AI.SCRIPTEXECUTE", "s", "f", "KEYS", count, "k", "INPUTS", 1, "a"]
+    assert r.command_getkeys(*argv) == ["s", "k", "INPUTS", "1", "a"]
+
+
 def test_two_inputs_one_output(r, s):
     a, b = s
     assert execute(r, "s", "add", ["a", "b"], ["c"]) == b"OK"
