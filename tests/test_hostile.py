@@ -1,0 +1,180 @@
+"""Hostile input (issue 11, section 4): model blobs that are not a model of
+their backend, corrupt DUMP payloads of the three types, and TorchScript
+scripts that fail, recurse, allocate without bound, loop forever or call
+commands a script must not (models-scripts.md "TorchScript scripts",
+commands.md). Each case checks the reply, that nothing was written and that
+the server still serves.
+
+Models are built at test time (tests/models.py); what a script cannot be
+stopped from doing is documented in the README ("Hostile scripts")."""
+import random
+import resource
+import struct
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from redis.exceptions import ResponseError
+
+import models
+from conftest import wait_until
+from models import BY_BACKEND, assert_alive, info, store, tensorset, wait_blocked
+from test_persistence import OPCODE_STRING, OPCODE_UINT, crc64, parse_dump, rdb_len
+from test_scripts import ENTRY, execute
+from test_tensor import error_reply
+
+pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
+
+# ================================================================ model blobs
+
+ORT_PARSE = "Failed to load model because protobuf parsing failed."
+ORT_NO_GRAPH = "No graph was found in the protobuf."
+TF_INVALID = "Invalid GraphDef"
+TF_NO_INPUT = 'ERR Input node named "a" not found in TF graph.'
+TFLITE_INVALID = "Failed to load model from buffer"
+# torch's text names the reader that gave up: miniz (not a zip archive) or the stream.
+TORCH_INVALID = ("PytorchStreamReader failed reading zip archive", "istream reader failed")
+
+
+def hostile_blobs(backend, blobs):
+    """name -> blob: empty, random bytes, each truncation point class of the
+    backend's own model, and every other backend's model."""
+    own = BY_BACKEND[backend].blob(blobs)
+    cases = {"empty": b"", "random bytes": random.Random(backend).randbytes(4096),
+             "header only": own[:16], "half": own[:len(own) // 2],
+             "all but the last 8 bytes": own[:-8], "all but the last byte": own[:-1]}
+    cases.update((f"{other} model", BY_BACKEND[other].blob(blobs))
+                 for other in BY_BACKEND if other != backend)
+    return cases
+
+
+# What each backend replies, by blob (the reference's frameworks and glue; an
+# empty GraphDef imports, so TF looks for the declared nodes in it).
+EXPECTED = {
+    "ONNX": {"empty": ORT_NO_GRAPH, "TF model": ORT_NO_GRAPH},
+    "TF": {"empty": TF_NO_INPUT},
+    "TFLITE": {},
+    "TORCH": {},
+}
+DEFAULT = {"ONNX": ORT_PARSE, "TF": TF_INVALID, "TFLITE": TFLITE_INVALID, "TORCH": TORCH_INVALID}
+
+
+@pytest.mark.parametrize("backend", BY_BACKEND)
+def test_a_blob_that_is_not_a_model_of_the_backend_is_refused(r, shared_server, blobs, backend):
+    """Each bad blob: the backend's error reply on one line, no key, no
+    statistics; then the server still stores and runs a good model."""
+    case = BY_BACKEND[backend]
+    for name, blob in hostile_blobs(backend, blobs).items():
+        text = error_reply(r, "AI.MODELSTORE", "m", backend, "CPU", *case.declared, "BLOB", blob)
+        expected = EXPECTED[backend].get(name, DEFAULT[backend])
+        if isinstance(expected, tuple):
+            assert text.startswith(expected), (name, text)
+        else:
+            assert text == expected, (name, text)
+        assert "\n" not in text
+        assert not r.exists("m"), name
+        assert error_reply(r, "AI.INFO", "m") == models.NO_RUN_INFO
+    assert_alive(shared_server)
+    assert case.store(r, "m", blobs) == b"OK"
+    case.execute_and_compare(r, "m", blobs, np.random.default_rng(1))
+
+
+
+# ================================================================ DUMP payloads
+
+BAD_FORMAT = "ERR Bad data format"
+
+
+def seal(body, version):
+    """A DUMP payload: the value, the RDB version footer and its CRC-64, so
+    that RESTORE hands the value to the module's loader."""
+    data = body + version
+    return data + struct.pack("<Q", crc64(data))
+
+
+def forge(like, values):
+    """A payload of the type of the DUMP `like` holding `values` (ints are
+    unsigned, bytes string buffers), in the module value encoding."""
+    body = like[:10]                    # RDB type, module id and encoding version
+    for value in values:
+        if isinstance(value, int):
+            body += rdb_len(OPCODE_UINT) + rdb_len(value)
+        else:
+            body += rdb_len(OPCODE_STRING) + rdb_len(len(value)) + value
+    return seal(body + rdb_len(0), like[-10:-8])
+
+
+def store_value(r, kind, blobs):
+    if kind == "tensor":
+        tensorset(r, "v", np.arange(6, dtype=np.float32).reshape(2, 3))
+    elif kind == "script":
+        assert r.execute_command("AI.SCRIPTSTORE", "v", "CPU", "ENTRY_POINTS", 1, "f", "SOURCE",
+                                 f"def f{ENTRY}:\n    return tensors[0]\n") == b"OK"
+    else:
+        assert BY_BACKEND[kind].store(r, "v", blobs) == b"OK"
+
+
+READ_BACK = {"tensor": ("AI.TENSORGET", "VALUES"), "script": ("AI.SCRIPTGET",),
+             "model": ("AI.MODELGET", "META")}
+
+
+@pytest.mark.parametrize("kind", ["tensor", "ONNX", "TORCH", "TF", "TFLITE", "script"])
+def test_corrupt_dump_payloads_are_refused_or_load_a_whole_value(r, shared_server, blobs, kind):
+    """Truncations are refused; a changed byte either is refused or loads a
+    value that reads back whole (a byte of the tensor data, the tag...)."""
+    store_value(r, kind, blobs)
+    payload = r.dump("v")
+    body, version = payload[:-10], payload[-10:-8]
+    read_back = READ_BACK.get(kind, READ_BACK["model"])
+    for end in (1, 10, 11, 14, len(body) // 2, len(body) - 1):
+        assert error_reply(r, "RESTORE", "x", 0, seal(body[:end], version)) == BAD_FORMAT, end
+        assert not r.exists("x")
+    rng = random.Random(kind)
+    for _ in range(40):
+        changed = bytearray(body)
+        at = rng.randrange(10, len(body))
+        changed[at] = (changed[at] + rng.randrange(1, 256)) % 256
+        try:
+            assert r.restore("x", 0, seal(bytes(changed), version)) == b"OK"
+        except ResponseError as exc:
+            assert str(exc) == "Bad data format", at
+            assert not r.exists("x")
+            continue
+        assert r.type("x") == r.type("v")
+        r.execute_command(read_back[0], "x", *read_back[1:])
+        r.delete("x")
+    assert_alive(shared_server)
+
+
+def test_forged_tensor_payloads_are_refused(r, shared_server):
+    """Lengths no data backs: 2**61 DOUBLE elements in 0 bytes (their byte
+    count wraps around 64 bits: restored, it crashed TENSORGET), and 2**31
+    dimensions."""
+    tensorset(r, "t", np.zeros(2, np.float32))
+    like = r.dump("t")
+    double = (2, 64)                    # DLPack float, 64 bits
+    for values in ([*double, 1, 2**61, b""], [*double, 2**31], [*double, 2**32 - 1, 1, 1]):
+        start = time.monotonic()
+        assert error_reply(r, "RESTORE", "x", 0, forge(like, values)) == BAD_FORMAT
+        assert time.monotonic() - start < 5
+    assert not r.exists("x")
+    assert_alive(shared_server)
+
+
+def test_forged_model_blob_length_is_refused(r, shared_server, blobs):
+    """A blob length of 2**64 - 1 (one more wraps to 0) or of 1 TiB, with
+    1000 bytes of blob."""
+    assert BY_BACKEND["ONNX"].store(r, "m", blobs) == b"OK"
+    r.config_set("rdbcompression", "no")            # (parse_dump reads plain strings)
+    try:
+        like = r.dump("m")
+    finally:
+        r.config_set("rdbcompression", "yes")
+    header = [value for _, value in parse_dump(like)[2][:8]]   # backend ... no outputs
+    for total in (2**64 - 1, 2**40):
+        assert error_reply(r, "RESTORE", "x", 0, forge(like, [*header, total, 1, b"A" * 1000])) \
+            == BAD_FORMAT
+    assert not r.exists("x")
+    assert_alive(shared_server)
