@@ -178,3 +178,106 @@ def test_forged_model_blob_length_is_refused(r, shared_server, blobs):
             == BAD_FORMAT
     assert not r.exists("x")
     assert_alive(shared_server)
+
+
+# ================================================================ scripts
+
+def scriptstore(r, body, key="s"):
+    """A script whose entry point `f` runs `body`."""
+    return r.execute_command("AI.SCRIPTSTORE", key, "CPU", "ENTRY_POINTS", 1, "f", "SOURCE",
+                             f"def f{ENTRY}:\n{body}\n")
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("    return (", "expected ident but found 'eof' here:"),
+    ("    return nope(tensors[0])", "undefined value nope:"),
+    ("    return f(tensors, keys, args)",
+     "function 'f' is called recursively. Recursive calls are not supported"),
+], ids=["syntax error", "undefined name", "recursion"])
+def test_scripts_that_do_not_compile_are_refused(r, body, expected):
+    """TorchScript compiles no recursion: a recursive script is refused at store."""
+    with pytest.raises(ResponseError) as exc:
+        scriptstore(r, body)
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
+    assert not r.exists("s")
+
+
+def test_a_script_that_raises_fails_its_request(r):
+    assert scriptstore(r, "    raise ValueError('boom ' + args[0])") == b"OK"
+    text = error_reply(r, "AI.SCRIPTEXECUTE", "s", "f", "KEYS", 1, "k", "ARGS", 1, "now",
+                       "OUTPUTS", 1, "o")
+    assert text.endswith("builtins.ValueError: boom now") and "\n" not in text
+    assert not r.exists("o")
+    assert (info(r, "s")["calls"], info(r, "s")["errors"]) == (1, 1)
+
+
+# redis.execute: what Lua's redis.call may not run is refused, with Redis's
+# wording for Lua (WAIT crashed the server; MULTI left the call's client in a
+# transaction); the AI.* commands that block are refused as inside Lua.
+NOT_ALLOWED = "ERR This Redis command is not allowed from script"
+IN_TX = models.IN_TX
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("'BLPOP', keys[0], '0'", NOT_ALLOWED),
+    ("'BLMOVE', keys[0], keys[0], 'LEFT', 'LEFT', '0'", NOT_ALLOWED),
+    ("'WAIT', '1', '0'", NOT_ALLOWED),
+    ("'MULTI'", NOT_ALLOWED),
+    ("'SUBSCRIBE', keys[0]", NOT_ALLOWED),
+    ("'CLIENT', 'PAUSE', '100'", NOT_ALLOWED),
+    ("'SHUTDOWN', 'NOSAVE'", NOT_ALLOWED),
+    ("'DEBUG', 'RELOAD'", NOT_ALLOWED),
+    ("'EVAL', 'return 1', '0'", NOT_ALLOWED),
+    ("'AI.MODELEXECUTE', 'm', 'INPUTS', '1', keys[0], 'OUTPUTS', '1', keys[0]", IN_TX),
+    ("'AI.SCRIPTEXECUTE', 's', 'f', 'KEYS', '1', keys[0]", IN_TX),
+    ("'AI.DAGEXECUTE', 'ROUTING', keys[0], '|>', 'AI.TENSORGET', keys[0], 'META'", IN_TX),
+    ("'NOSUCHCOMMAND', keys[0]", "ERR Unknown Redis command called from script"),
+    ("''", "ERR Unknown Redis command called from script"),
+    ("'GET'", "Invalid argument"),                  # wrong arity (test_scripts: too many)
+], ids=lambda v: v.split(",")[0].strip("'") if "'" in v else None)
+def test_commands_a_script_may_not_call(r, shared_server, call, expected):
+    assert scriptstore(r, f"    redis.execute({call})") == b"OK"
+    text = error_reply(r, "AI.SCRIPTEXECUTE", "s", "f", "KEYS", 1, "k", "OUTPUTS", 0)
+    assert text.endswith(f"Redis command returned an error: {expected}"), text
+    assert not r.exists("k")
+    assert_alive(shared_server)
+
+
+def test_a_script_may_call_module_commands_that_do_not_block(r):
+    assert scriptstore(r, "    redis.execute('AI.TENSORSET', keys[0], 'FLOAT', '2', 'VALUES', "
+                          "'1', '2')\n    redis.execute('AI.SCRIPTDEL', keys[1])") == b"OK"
+    assert scriptstore(r, "    pass", "other") == b"OK"
+    assert execute(r, "s", "f", keys=["t", "other"]) == b"OK"
+    assert r.execute_command("AI.TENSORGET", "t", "VALUES") == [b"1", b"2"]
+    assert not r.exists("other")
+
+
+def limit_address_space_above_now(server, spare):
+    """Caps the server's virtual memory `spare` bytes above its current size:
+    an allocation past it fails with ENOMEM instead of the whole machine
+    going to the kernel's OOM killer (torch allocates outside maxmemory)."""
+    size = next(int(line.split()[1]) * 1024 for line in open(f"/proc/{server.proc.pid}/status")
+                if line.startswith("VmSize:"))
+    resource.prlimit(server.proc.pid, resource.RLIMIT_AS, (size + spare, size + spare))
+
+
+@pytest.mark.parametrize("body, args", [
+    ("    return torch.zeros(int(args[0]), int(args[0]))", ["1000000"]),
+    ("    grown: List[Tensor] = []\n    for i in range(int(args[0])):\n"
+     "        grown.append(torch.ones(1000000))\n    return torch.stack(grown).sum(0)", ["100000"]),
+], ids=["4 TB at once", "a list growing by 4 MB"])
+def test_unbounded_allocation_fails_the_request_under_an_address_space_limit(server_factory, body,
+                                                                             args):
+    """torch's allocations are not Redis's, so maxmemory cannot stop them: what
+    keeps a script from the OOM killer is a memory limit on the process
+    (README "Hostile scripts"). Under one, the allocation fails the request."""
+    server = server_factory()
+    r = server.client()
+    assert scriptstore(r, body) == b"OK"
+    limit_address_space_above_now(server, 1 << 30)
+    text = error_reply(r, "AI.SCRIPTEXECUTE", "s", "f", "KEYS", 1, "k", "ARGS", 1, *args,
+                       "OUTPUTS", 1, "o")
+    assert "DefaultCPUAllocator: can't allocate memory" in text, text
+    assert not r.exists("o")
+    assert execute(r, "s", "f", keys=["k"], args=["2"], outputs=["o"]) == b"OK"
+    assert_alive(server)
