@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError, ResponseError
 
 import models
 from conftest import wait_until
@@ -281,3 +281,42 @@ def test_unbounded_allocation_fails_the_request_under_an_address_space_limit(ser
     assert not r.exists("o")
     assert execute(r, "s", "f", keys=["k"], args=["2"], outputs=["o"]) == b"OK"
     assert_alive(server)
+
+
+def blocked_call(client, *argv):
+    """The reply, or the error (a connection closed by SHUTDOWN too)."""
+    try:
+        return client.execute_command(*argv)
+    except (ResponseError, ConnectionError) as exc:
+        return exc
+
+
+def test_an_endless_script_holds_only_its_own_queue(server_factory, blobs):
+    """A running TorchScript cannot be interrupted (neither by TIMEOUT nor by
+    MODEL_EXECUTION_TIMEOUT, which stops ONNX runs only): its worker is lost.
+    The main thread and the other queues go on; a request queued behind it
+    is never taken, so its TIMEOUT (checked when a worker takes it) never
+    fires; SHUTDOWN still exits at once, with status 0."""
+    server = server_factory(module_args=["MODEL_EXECUTION_TIMEOUT", 1000])
+    r = server.client()
+    assert scriptstore(r, "    i = 0\n    while i >= 0:\n        i += 1\n    return tensors[0]") \
+        == b"OK"
+    assert BY_BACKEND["ONNX"].store(r, "m1", blobs, device="CPU:1") == b"OK"
+    tensorset(r, "t", np.ones((2, 3), np.float32))
+    with ThreadPoolExecutor(2) as pool:
+        endless = pool.submit(blocked_call, server.client(), "AI.SCRIPTEXECUTE", "s", "f",
+                              "INPUTS", 1, "t", "OUTPUTS", 1, "o")
+        wait_blocked(r, 1)
+        queued = pool.submit(blocked_call, server.client(), "AI.SCRIPTEXECUTE", "s", "f",
+                             "INPUTS", 1, "t", "OUTPUTS", 1, "o", "TIMEOUT", 100)
+        wait_blocked(r, 2)
+        assert r.ping() and r.set("k", "v")
+        BY_BACKEND["ONNX"].execute_and_compare(r, "m1", blobs, np.random.default_rng(3))
+        time.sleep(1.5)                 # past TIMEOUT and MODEL_EXECUTION_TIMEOUT
+        assert not endless.done() and not queued.done()
+        assert r.info("clients")["blocked_clients"] == 2
+        start = time.monotonic()
+        server.stop()
+        assert server.proc.returncode == 0 and time.monotonic() - start < 30
+        assert all(isinstance(f.result(), ConnectionError) for f in (endless, queued))
+    assert "crashed" not in server.log()
