@@ -8,7 +8,7 @@ from libc.errno cimport errno, EACCES, ENOENT, ENOSPC, ESPIPE
 from libc.string cimport strerror
 
 from redisai.rm cimport *
-from redisai.errors cimport Err, E_OOM, E_CALL_UNKNOWN, E_CALL_DENIED, E_CALL_NOPERM, err_text
+from redisai.errors cimport E_OOM, E_CALL_UNKNOWN, E_CALL_DENIED, E_CALL_NOPERM, err_text
 from redisai.model cimport Model, model_retain, model_release
 from redisai.types cimport ModelType
 from redisai.bridge cimport CallContext, current_call, set_script_host
