@@ -323,3 +323,24 @@ def test_an_endless_script_holds_only_its_own_queue(server_factory, blobs):
         assert server.proc.returncode == 0 and time.monotonic() - start < 30
         assert all(isinstance(f.result(), ConnectionError) for f in (endless, queued))
     assert "crashed" not in server.log()
+
+
+def test_other_workers_of_the_queue_go_on_behind_an_endless_script(server_factory):
+    """With THREADS_PER_QUEUE 2 the endless script holds one worker; the
+    other takes the requests queued after it."""
+    server = server_factory(module_args=["THREADS_PER_QUEUE", 2])
+    r = server.client()
+    assert scriptstore(r, "    i = 0\n    while i >= 0:\n        i += 1\n    return tensors[0]") \
+        == b"OK"
+    assert scriptstore(r, "    return tensors[0] + 1", "plus") == b"OK"
+    tensorset(r, "t", np.ones((2, 3), np.float32))
+    with ThreadPoolExecutor(1) as pool:
+        endless = pool.submit(blocked_call, server.client(), "AI.SCRIPTEXECUTE", "s", "f",
+                              "INPUTS", 1, "t", "OUTPUTS", 1, "o")
+        wait_blocked(r, 1)
+        for _ in range(3):
+            assert execute(r, "plus", "f", ["t"], ["o"], timeout=5000) == b"OK"
+        assert not endless.done()
+        server.stop()
+        assert server.proc.returncode == 0
+        assert isinstance(endless.result(), ConnectionError)
