@@ -161,19 +161,29 @@ def test_forged_tensor_payloads_are_refused(r, shared_server):
     assert_alive(shared_server)
 
 
-def test_forged_model_blob_length_is_refused(r, shared_server, blobs):
-    """A blob length of 2**64 - 1 (one more wraps to 0) or of 1 TiB, with
-    1000 bytes of blob."""
+def test_forged_model_payloads_are_refused(r, shared_server, blobs):
+    """The ONNX model's blob under every other backend id (and ids no backend
+    has): it cannot be rebuilt, and the log names the key. A blob length of
+    2**64 - 1 (one more wraps to 0) or of 1 TiB, with 1000 bytes of blob."""
     assert BY_BACKEND["ONNX"].store(r, "m", blobs) == b"OK"
     r.config_set("rdbcompression", "no")            # (parse_dump reads plain strings)
     try:
         like = r.dump("m")
     finally:
         r.config_set("rdbcompression", "yes")
-    header = [value for _, value in parse_dump(like)[2][:8]]   # backend ... no outputs
-    for total in (2**64 - 1, 2**40):
-        assert error_reply(r, "RESTORE", "x", 0, forge(like, [*header, total, 1, b"A" * 1000])) \
+    # backend, device, tag, 3 batching values, inputs (count, names), outputs, then the blob
+    values = [value for _, value in parse_dump(like)[2]]
+    outputs_at = 7 + values[6]
+    blob_at = outputs_at + 1 + values[outputs_at]
+    for backend in (b for b in range(8) if b != values[0]):
+        assert error_reply(r, "RESTORE", "x", 0, forge(like, [backend, *values[1:]])) \
             == BAD_FORMAT
+    assert "cannot rebuild model x" in shared_server.log()
+    assert r.restore("x", 0, forge(like, values)) == b"OK"          # the forging is right
+    r.delete("x")
+    for total in (2**64 - 1, 2**40):
+        assert error_reply(r, "RESTORE", "x", 0, forge(like, [*values[:blob_at], total, 1,
+                                                              b"A" * 1000])) == BAD_FORMAT
     assert not r.exists("x")
     assert_alive(shared_server)
 
