@@ -208,12 +208,24 @@ cdef void reply_op(RedisModuleCtx *ctx, Dag *dag, Op *op) noexcept nogil:
         RedisModule_ReplyWithSimpleString(ctx, b"OK")
 
 
+cdef bint out_of_memory(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
+    """Whether outputs are in hand while the server is past maxmemory with
+    nothing it may evict: under noeviction they are not written (all or
+    nothing), as Redis refuses a write command then."""
+    if dag.npersist == 0:
+        return False
+    cdef int flags = RedisModule_GetContextFlags(ctx)
+    return flags & REDISMODULE_CTX_FLAGS_OOM and not flags & REDISMODULE_CTX_FLAGS_EVICT
+
+
 cdef int reply_dag(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
     if dag.stop == STOP_TIMEDOUT:
         return RedisModule_ReplyWithSimpleString(ctx, b"TIMEDOUT")
     if dag.single and dag.ops[0].state == OP_FAILED:
         return RedisModule_ReplyWithError(ctx, dag.ops[0].error)
-    cdef Err err = persist(ctx, dag) if dag.stop == RUNNING else E_OK
+    cdef Err err = E_OK
+    if dag.stop == RUNNING:
+        err = E_OOM if out_of_memory(ctx, dag) else persist(ctx, dag)
     if dag.single:
         return reply_error(ctx, err) if err != E_OK else RedisModule_ReplyWithSimpleString(ctx, b"OK")
     cdef int i

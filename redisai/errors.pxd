@@ -130,6 +130,10 @@ cdef enum Err:
     E_NON_TENSOR_OUTPUT
     E_BATCH_OUTPUT
     E_TF_BATCH_OUTPUT
+    # redis.execute from a script
+    E_CALL_UNKNOWN
+    E_CALL_DENIED
+    E_CALL_NOPERM
     E_COUNT
 
 cdef const char *err_text(Err err) noexcept nogil

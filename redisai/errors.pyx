@@ -155,6 +155,11 @@ TEXT[<int>E_NON_TENSOR_OUTPUT] = b"ERR non-tensor output is not supported"
 TEXT[<int>E_BATCH_OUTPUT] = b"ERR Model did not generate the expected batch size"
 TEXT[<int>E_TF_BATCH_OUTPUT] = (
     b"ERR Tensorflow batching error: model did not generate the expected batch size")
+# redis.execute from a script: Redis's own texts for a Lua script's redis.call.
+TEXT[<int>E_CALL_UNKNOWN] = b"ERR Unknown Redis command called from script"
+TEXT[<int>E_CALL_DENIED] = b"ERR This Redis command is not allowed from script"
+TEXT[<int>E_CALL_NOPERM] = (b"NOPERM this user has no permissions to run the '%s' command or to access "
+                            b"one of the keys used as arguments")
 
 
 cdef const char *err_text(Err err) noexcept nogil:

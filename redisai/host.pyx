@@ -4,10 +4,11 @@
 # that runs the script. Lock order (STYLE.md): the GIL is dropped before the
 # server lock is taken, so no thread ever holds the GIL while it waits for the
 # server lock; the reply is converted after the lock is released.
-from libc.errno cimport errno
+from libc.errno cimport errno, EACCES, ENOENT, ENOSPC, ESPIPE
 from libc.string cimport strerror
 
 from redisai.rm cimport *
+from redisai.errors cimport E_OOM, E_CALL_UNKNOWN, E_CALL_DENIED, E_CALL_NOPERM, err_text
 from redisai.model cimport Model, model_retain, model_release
 from redisai.types cimport ModelType
 from redisai.bridge cimport CallContext, current_call, set_script_host
@@ -26,16 +27,31 @@ cdef const CallContext *require_call() except NULL:
     return call
 
 
-cdef bint permitted(RedisModuleString *user_name, RedisModuleString **argv, int argc) noexcept nogil:
-    """The ACL check of the client that ran the script (server lock held)."""
+cdef int denied(RedisModuleString *user_name, RedisModuleString **argv, int argc) noexcept nogil:
+    """The ACL check of the client that ran the script (server lock held):
+    0, or RM_Call's errno for the refusal (ENOENT: no such command)."""
     if user_name == NULL:
-        return True
+        return 0
     cdef RedisModuleUser *user = RedisModule_GetModuleUserFromUserName(user_name)
     if user == NULL:
-        return False
+        return EACCES
     cdef int rc = RedisModule_ACLCheckCommandPermissions(user, argv, argc)
+    cdef int why = errno
     RedisModule_FreeModuleUser(user)
-    return rc == REDISMODULE_OK
+    return 0 if rc == REDISMODULE_OK else (ENOENT if why == ENOENT else EACCES)
+
+
+cdef str call_error(int why, str command):
+    """The text of a command RM_Call refused (errno `why`)."""
+    if why == ENOENT:
+        return err_text(E_CALL_UNKNOWN).decode()
+    if why == ESPIPE:
+        return err_text(E_CALL_DENIED).decode()
+    if why == ENOSPC:
+        return err_text(E_OOM).decode()
+    if why == EACCES:
+        return err_text(E_CALL_NOPERM).decode() % command
+    return strerror(why).decode()
 
 
 cdef object reply_value(RedisModuleCallReply *reply):
@@ -74,19 +90,21 @@ cdef class ScriptHost:
         for i in range(argc):
             argv[i] = RedisModule_CreateString(NULL, <const char *>encoded[i], len(encoded[i]))
         cdef RedisModuleCallReply *reply = NULL
-        cdef bint allowed
-        cdef int call_errno = 0
+        cdef int why
         cdef RedisModuleCtx *ctx
         with nogil:
             ctx = RedisModule_GetThreadSafeContext(call.bc)
             RedisModule_ThreadSafeContextLock(ctx)
-            allowed = permitted(call.user, argv, argc)
-            if allowed:
-                # "!": propagated to replicas and the AOF as it runs.
-                reply = RedisModule_Call(ctx, RedisModule_StringPtrLen(argv[0], NULL), b"!v",
+            why = denied(call.user, argv, argc)
+            if why == 0:
+                # "!": propagated to replicas and the AOF as it runs. "S": what
+                # a Lua script may not run is refused (WAIT, MULTI, SUBSCRIBE...
+                # would block or crash the server's fake client). "M": deny-oom
+                # commands are refused over maxmemory, as from Lua.
+                reply = RedisModule_Call(ctx, RedisModule_StringPtrLen(argv[0], NULL), b"!SMv",
                                          argv + 1, <size_t>(argc - 1))
                 if reply == NULL:
-                    call_errno = errno
+                    why = errno
             # The server may keep the argument objects (a SET value): their
             # reference counts are only touched under the lock.
             for i in range(argc):
@@ -94,11 +112,8 @@ cdef class ScriptHost:
             RedisModule_ThreadSafeContextUnlock(ctx)
             RedisModule_FreeThreadSafeContext(ctx)
             RedisModule_Free(argv)
-        if not allowed:
-            raise HostError(f"NOPERM this user has no permissions to run the '{args[0]}' command "
-                            f"or to access one of the keys used as arguments")
         if reply == NULL:
-            raise HostError(strerror(call_errno).decode())
+            raise HostError(call_error(why, args[0]))
         try:
             return reply_value(reply)
         finally:

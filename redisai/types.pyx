@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-from libc.stdint cimport int64_t, uint64_t, uint32_t
+from libc.stdint cimport int64_t, uint64_t, uint32_t, SIZE_MAX
 from libc.string cimport memcpy, memset, strlen
 
 from redisai.rm cimport *
@@ -84,11 +84,16 @@ cdef void *tensor_rdb_load(RedisModuleIO *io, int encver) noexcept nogil:
     cdef int64_t *dims = <int64_t *>rm_try_alloc((ndims + 1) * sizeof(int64_t))
     if dims == NULL:
         return NULL
+    # A forged ndims is not backed by data: stop where the payload ends.
     for i in range(ndims):
         dims[i] = RedisModule_LoadSigned(io) if encver == ENCODING_VERSION else <int64_t>RedisModule_LoadUnsigned(io)
+        if RedisModule_IsIOError(io):
+            break
     if encver < ENCODING_VERSION:
         for i in range(ndims + 1):                   # strides, byte offset
             RedisModule_LoadUnsigned(io)
+            if RedisModule_IsIOError(io):
+                break
     cdef size_t len = 0
     cdef char *buf = RedisModule_LoadStringBuffer(io, &len)
     cdef Tensor *t = NULL
@@ -113,8 +118,8 @@ cdef Tensor *tensor_from_rdb(int dt, uint32_t ndims, int64_t *dims, const char *
     if dt == DT_STRING:
         if not string_blob_valid(buf, len, numel):
             return NULL
-    elif <uint64_t>numel * dtype_info(dt).size != len:
-        return NULL
+    elif len % dtype_info(dt).size != 0 or len // dtype_info(dt).size != <uint64_t>numel:
+        return NULL                                  # (numel * size may wrap around)
     cdef Tensor *t = tensor_new(dt, ndims, dims, len)
     if t != NULL:
         memcpy(tensor_data(t), buf, len)
@@ -258,7 +263,7 @@ cdef char *load_blob(RedisModuleIO *io, int encver, size_t *len) noexcept nogil:
         return load_buffer(io, len)
     cdef uint64_t total = RedisModule_LoadUnsigned(io)
     cdef uint64_t nchunks = RedisModule_LoadUnsigned(io)
-    if RedisModule_IsIOError(io):
+    if RedisModule_IsIOError(io) or total >= SIZE_MAX:     # (total + 1 would wrap around)
         return NULL
     cdef char *blob = <char *>rm_try_alloc(total + 1)
     if blob == NULL:

@@ -6,7 +6,6 @@ chunking (models-scripts.md).
 Every model is built at test time with its real framework (tests/models.py)
 and every result is compared with that framework run in this process."""
 import os
-import random
 import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ from redis.exceptions import ResponseError
 import models
 from conftest import wait_until
 from models import (BY_BACKEND, CASES, DEFAULT_CHUNK_SIZE, MODEL_EMPTY, NO_RUN_INFO, TF_IO,
-                    assert_alive, assert_results, info, meta, modelexecute, pairs, resp, store,
+                    assert_results, info, meta, modelexecute, pairs, resp, store,
                     tensorget, tensorset, wait_blocked, zero_stats)
 from test_tensor import ARITY, WRONGTYPE, error_reply, wire_error
 
@@ -179,21 +178,6 @@ MODELSTORE_ERRORS = [
 def test_modelstore_errors(r, argv, expected):
     assert error_reply(r, *argv) == expected
     assert not r.exists("m")
-
-
-@pytest.mark.parametrize("backend", ["ONNX", "TORCH", "TF", "TFLITE"])
-@pytest.mark.parametrize("kind", ["truncated", "random bytes", "other backend's model", "empty"])
-def test_malformed_blob_is_an_error_not_a_crash(r, shared_server, blobs, backend, kind):
-    own = BY_BACKEND[backend].blob(blobs)
-    other = BY_BACKEND["ONNX" if backend != "ONNX" else "TORCH"].blob(blobs)
-    blob = {"truncated": own[:len(own) // 2], "other backend's model": other, "empty": b"",
-            "random bytes": random.Random(backend).randbytes(4096)}[kind]
-    with pytest.raises(ResponseError):
-        store(r, "m", backend, blob, *BY_BACKEND[backend].declared)
-    assert_alive(shared_server)
-    assert not r.exists("m")
-    with pytest.raises(ResponseError, match="cannot find run info"):
-        info(r, "m")
 
 
 @pytest.mark.parametrize("declared, expected", [

@@ -33,8 +33,6 @@ class Session:
             graph_def.ParseFromString(bytes(blob))
         except Exception:
             raise BackendError("Invalid GraphDef") from None
-        if not graph_def.node:
-            raise BackendError("Invalid GraphDef")
         nodes = {node.name for node in graph_def.node}
         for name in inputs:
             if name not in nodes:
