@@ -111,7 +111,8 @@ class Server:
         # retries: a dropped connection must fail the test, not be papered over.
         kwargs.setdefault("protocol", 2)
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=60, **kwargs)
+        kwargs.setdefault("socket_timeout", 60)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
     def stop(self, save=False, timeout=60):
         if self.proc is None or self.proc.poll() is not None:
