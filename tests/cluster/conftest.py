@@ -13,12 +13,11 @@ from redis.crc import key_slot
 from conftest import Server, free_port, wait_info, wait_until
 
 NODES, REPLICAS = 6, 1
-# Short, so that a failover takes seconds; the nodes never block their main
-# thread for that long (the frameworks are imported at load, below).
-NODE_TIMEOUT_MS = 3000
+NODE_TIMEOUT_MS = 3000      # short, so that a failover takes seconds
 START_TIMEOUT = 180         # six servers importing torch and onnxruntime on a loaded box
-# Load-time backends: imported before the cluster forms. Imported by the first
-# MODELSTORE instead, they would stall that node's cluster bus for seconds.
+# Imported at load, before the cluster forms, rather than by each node's first
+# model (a master's store, a replica's replicated one): seconds each, on a
+# loaded box more than a command's timeout.
 BACKENDS = ("TORCH", "redisai_torch/redisai_torch.so",
             "ONNX", "redisai_onnxruntime/redisai_onnxruntime.so")
 
@@ -58,9 +57,11 @@ class Cluster:
     def start(self):
         with ThreadPoolExecutor(NODES) as pool:
             list(pool.map(lambda node: node.start(timeout=START_TIMEOUT), self.nodes))
-        subprocess.run(["redis-cli", "--cluster", "create", *[n.address for n in self.nodes],
-                        "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
-                       check=True, capture_output=True, timeout=START_TIMEOUT)
+        create = subprocess.run(["redis-cli", "--cluster", "create",
+                                 *[n.address for n in self.nodes],
+                                 "--cluster-replicas", str(REPLICAS), "--cluster-yes"],
+                                capture_output=True, text=True, timeout=START_TIMEOUT)
+        assert create.returncode == 0, create.stdout + create.stderr
         self.wait_healthy()
 
     def stop(self):
