@@ -49,6 +49,7 @@ class Node(Server):
 
 
 class Cluster:
+    """The six nodes, and what they say of each other (CLUSTER NODES)."""
     node_timeout_ms = NODE_TIMEOUT_MS
 
     def __init__(self, workdir):
@@ -103,7 +104,7 @@ class Cluster:
         master.proc.kill()
         master.proc.wait()
         wait_until(lambda: heir.client().info("replication")["role"] == "master",
-                        f"the promotion of {heir.address}")
+                   f"the promotion of {heir.address}")
         return heir, time.monotonic() - started
 
     def wait_healthy(self):
@@ -121,7 +122,7 @@ class Cluster:
         for node, master, _ in self.cluster_nodes():
             if master is not None:
                 wait_info(node.client(), "replication", master_link_status="up",
-                               master_sync_in_progress=0)
+                          master_sync_in_progress=0)
 
     def client(self):
         """A cluster-aware client (redis-py's RedisCluster), RESP2 like the

@@ -8,7 +8,6 @@ with every WAIT-acknowledged tensor, model and script and runs them.
 
 Every result is compared with the frameworks run in this process. The
 failover test is the last: it leaves the cluster one node short."""
-import time
 
 import numpy as np
 import pytest
