@@ -17,7 +17,7 @@ PORT ?= 6379
 MODULE_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup build run test examples bench bench-quick clean
+.PHONY: setup build run test test-cluster examples bench bench-quick clean
 
 setup: $(VENV)/.installed /usr/bin/redis-server
 
@@ -39,6 +39,10 @@ run: build
 
 test: build
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# tests/cluster: a Redis Cluster of six nodes with the module (README "Redis Cluster")
+test-cluster: build
+	$(PYTHON) -m pytest -q tests/cluster $(PYTEST_ARGS)
 
 # every example in examples/ against a server of its own (README "Quick start")
 examples: build $(VENV)/.examples
