@@ -22,6 +22,23 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/asan/lsan.supp:print_suppressions=0
 export REDISAI_MODULE=$PWD/install-asan/redisai.so
 export REDISAI_REDIS_SERVER=$PWD/tests/asan/redis-server
 
+# LeakSanitizer must be live (a green run proves nothing otherwise): a server
+# that leaks on purpose (DEBUG LEAK) must write a report.
+probe=$logs/probe
+mkdir "$probe"
+ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$probe/asan" tests/asan/redis-server --port 0 \
+    --unixsocket "$probe/sock" --enable-debug-command yes --save "" --daemonize no \
+    >/dev/null 2>&1 &
+for _ in $(seq 100); do [ -S "$probe/sock" ] && break; sleep 0.1; done
+redis-cli -s "$probe/sock" DEBUG LEAK probe >/dev/null
+redis-cli -s "$probe/sock" SHUTDOWN NOSAVE >/dev/null 2>&1
+wait
+if ! grep -qs "LeakSanitizer: detected memory leaks" "$probe"/asan.*; then
+    echo "test-asan: LeakSanitizer did not report a server's deliberate leak"
+    exit 1
+fi
+rm -r "$probe"
+
 # Not run: it caps the server's address space (RLIMIT_AS), and ASan, which
 # reserves terabytes of shadow memory, then dies on its next mmap.
 skip=(--deselect tests/test_tensor.py::test_unallocatable_zero_filled_is_an_error)
