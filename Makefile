@@ -46,7 +46,7 @@ test: build
 # the core test files against the module built with AddressSanitizer: fails on
 # any invalid access, or any leak tests/asan/lsan.supp does not name (README "Sanitizers")
 ASAN_TESTS := $(addprefix tests/test_,tensor.py modelstore.py modelexecute.py scripts.py dag.py \
-    batching.py persistence.py model_persistence.py)
+    batching.py persistence.py model_persistence.py module.py backend_errors.py model_info.py)
 test-asan:
 	$(MAKE) build VARIANT=asan
 	tests/asan/run.sh $(PYTHON) $(ASAN_TESTS) $(PYTEST_ARGS)
