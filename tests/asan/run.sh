@@ -16,7 +16,8 @@ rm -rf "$logs" && mkdir -p "$logs"
 # ("Tracer caught signal 11") scanning the dynamic TLS of the frameworks' threads.
 # quarantine_size_mb=64 (default 256): freed memory ASan holds back to catch
 # use-after-free counts as RSS, and tests bound RSS growth to 64 MiB.
-export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:intercept_tls_get_addr=0:quarantine_size_mb=64"
+# The caller's ASAN_OPTIONS come last and win (e.g. fast_unwind_on_malloc=0).
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:intercept_tls_get_addr=0:quarantine_size_mb=64${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 ASAN_OPTIONS+=":log_path=$logs/asan"
 export LSAN_OPTIONS="suppressions=$PWD/tests/asan/lsan.supp:print_suppressions=0"
 export REDISAI_MODULE=$PWD/install-asan/redisai.so
