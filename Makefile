@@ -1,7 +1,8 @@
 # redisai: set-up, build, run, test, bench. `make run` and `make test` do all
 # set-up themselves on a fresh Debian machine.
 #   VARIANT=cpu (default) builds install-cpu/ from .venv (requirements.txt);
-#   VARIANT=gpu builds install-gpu/ from .venv-gpu (requirements-gpu.txt).
+#   VARIANT=gpu builds install-gpu/ from .venv-gpu (requirements-gpu.txt);
+#   VARIANT=asan builds install-asan/ from .venv with AddressSanitizer (make test-asan).
 VARIANT ?= cpu
 ifeq ($(VARIANT),gpu)
 VENV := .venv-gpu
@@ -15,9 +16,10 @@ PYTHON := $(VENV)/bin/python
 MODULE := $(INSTALL)/redisai.so
 PORT ?= 6379
 MODULE_ARGS ?=
+ASAN := $(if $(filter asan,$(VARIANT)),ON,OFF)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup build run test test-cluster examples bench bench-quick clean
+.PHONY: setup build run test test-cluster test-asan examples bench bench-quick clean
 
 setup: $(VENV)/.installed /usr/bin/redis-server
 
@@ -32,7 +34,8 @@ $(VENV)/.installed: $(REQUIREMENTS)
 
 build: setup
 	$(PYTHON) -m pip install -q --no-build-isolation --no-deps --upgrade --target $(INSTALL) \
-	    -C build-dir=build/$(VARIANT) -C cmake.define.REDISAI_VARIANT=$(VARIANT) .
+	    -C build-dir=build/$(VARIANT) -C cmake.define.REDISAI_VARIANT=$(VARIANT) \
+	    -C cmake.define.REDISAI_ASAN=$(ASAN) .
 
 run: build
 	redis-server --bind 127.0.0.1 --port $(PORT) --loadmodule $(abspath $(MODULE)) $(MODULE_ARGS)
@@ -43,6 +46,14 @@ test: build
 # tests/cluster: a Redis Cluster of six nodes with the module (README "Redis Cluster")
 test-cluster: build
 	$(PYTHON) -m pytest -q tests/cluster $(PYTEST_ARGS)
+
+# the core test files against the module built with AddressSanitizer: fails on
+# any invalid access, or any leak tests/asan/lsan.supp does not name (README "Sanitizers")
+ASAN_TESTS := $(addprefix tests/test_,tensor.py modelstore.py modelexecute.py scripts.py dag.py \
+    batching.py persistence.py model_persistence.py module.py backend_errors.py model_info.py)
+test-asan:
+	$(MAKE) build VARIANT=asan
+	tests/asan/run.sh $(PYTHON) $(ASAN_TESTS) $(PYTEST_ARGS)
 
 # every example in examples/ against a server of its own (README "Quick start")
 examples: build $(VENV)/.examples
@@ -61,7 +72,7 @@ bench-quick: build
 	$(PYTHON) bench/bench.py --module $(abspath $(MODULE)) --quick
 
 clean:
-	rm -rf build install-cpu install-gpu
+	rm -rf build install-cpu install-gpu install-asan
 
 # ---------------------------------------------------------------- Docker image
 # docker/Dockerfile, built and run without a Docker engine: buildah builds it

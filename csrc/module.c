@@ -67,6 +67,19 @@ static int start_python(RedisModuleCtx *ctx, const char *executable, const char 
     if (PyImport_AppendInittab("redisai." #m, PyInit_##m) < 0) return REDISMODULE_ERR;
     REDISAI_CYTHON_MODULES(APPEND_INIT)
 
+#ifdef __SANITIZE_ADDRESS__
+    /* pymalloc's arenas would hide Python's objects from AddressSanitizer;
+     * an isolated config ignores PYTHONMALLOC, so choose malloc here. */
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.allocator = PYMEM_ALLOCATOR_MALLOC;
+    PyStatus prestatus = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(prestatus)) {
+        RedisModule_Log(ctx, "warning", "redisai: cannot pre-initialise Python: %s",
+                        prestatus.err_msg ? prestatus.err_msg : "unknown error");
+        return REDISMODULE_ERR;
+    }
+#endif
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.parse_argv = 0;

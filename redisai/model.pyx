@@ -128,7 +128,7 @@ cdef bint destroy(void *arg) noexcept nogil:
     RedisModule_Free(m.device)
     RedisModule_Free(m.tag)
     RedisModule_Free(m)
-    return True
+    return False                # the job lived in m: the worker must not read it again
 
 
 cdef void model_release(Model *m) noexcept nogil:

@@ -19,7 +19,9 @@ import models
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = Path(os.environ.get("REDISAI_MODULE", ROOT / "install-cpu" / "redisai.so")).resolve()
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+# REDISAI_REDIS_SERVER: a wrapper such as tests/asan/redis-server (make test-asan).
+REDIS_SERVER = (os.environ.get("REDISAI_REDIS_SERVER") or shutil.which("redis-server")
+                or "/usr/bin/redis-server")
 
 
 WAIT_TIMEOUT = 60
@@ -147,10 +149,9 @@ def server_factory(tmp_path):
         return server
 
     yield make
+    # SHUTDOWN, not SIGKILL: LeakSanitizer checks a server only as it exits (make test-asan).
     for server in servers:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait()
+        server.stop()
 
 
 @pytest.fixture(scope="module")
