@@ -197,7 +197,10 @@ typedef struct RedisModuleTypeMethods {
 /* Looked up when present; NULL on servers that predate them. */
 #define RM_API_OPTIONAL_LIST(X)                                                                 \
     X(void *, TryAlloc, (size_t bytes))                                                         \
-    X(int, GetServerVersion, (void))
+    X(int, GetServerVersion, (void))                                                            \
+    /* the low-level API for other modules (csrc/llapi.c) */                                    \
+    X(int, ExportSharedAPI, (RedisModuleCtx * ctx, const char *apiname, void *func))            \
+    X(void *, GetSharedAPI, (RedisModuleCtx * ctx, const char *apiname))
 
 RM_API_LIST(RM_API)
 RM_API_OPTIONAL_LIST(RM_API)

@@ -14,6 +14,7 @@ from redisai.model_commands cimport (cmd_modelstore, cmd_modelget, cmd_modeldel,
 from redisai.script_commands cimport (cmd_scriptstore, cmd_scriptset, cmd_scriptget, cmd_scriptdel,
                                       cmd_scriptexecute, cmd_scriptrun)
 from redisai.dag_commands cimport cmd_dagexecute, cmd_dagexecute_ro, cmd_dagrun, cmd_dagrun_ro
+from redisai.llapi cimport llapi_export
 from redisai import host     # registers the object scripts call back into
 
 
@@ -132,4 +133,5 @@ cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **arg
                                      COMMANDS[i].first_key, COMMANDS[i].last_key,
                                      COMMANDS[i].key_step) != REDISMODULE_OK:
             return REDISMODULE_ERR
+    llapi_export(ctx)
     return RedisModule_RegisterInfoFunc(ctx, info_func)
