@@ -79,7 +79,8 @@ cdef class ScriptHost:
         cdef RedisModuleCtx *ctx
         with nogil:
             ctx = RedisModule_GetThreadSafeContext(call.bc)
-            RedisModule_ThreadSafeContextLock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextLock(ctx)
             allowed = permitted(call.user, argv, argc)
             if allowed:
                 # "!": propagated to replicas and the AOF as it runs.
@@ -91,7 +92,8 @@ cdef class ScriptHost:
             # reference counts are only touched under the lock.
             for i in range(argc):
                 RedisModule_FreeString(NULL, argv[i])
-            RedisModule_ThreadSafeContextUnlock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextUnlock(ctx)
             RedisModule_FreeThreadSafeContext(ctx)
             RedisModule_Free(argv)
         if not allowed:
@@ -116,7 +118,8 @@ cdef class ScriptHost:
         cdef RedisModuleKey *k
         with nogil:
             ctx = RedisModule_GetThreadSafeContext(call.bc)
-            RedisModule_ThreadSafeContextLock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextLock(ctx)
             k = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ)
             kt = RedisModule_KeyType(k)
             if kt == REDISMODULE_KEYTYPE_MODULE and RedisModule_ModuleTypeGetType(k) == ModelType:
@@ -125,7 +128,8 @@ cdef class ScriptHost:
                 wrongtype = kt != REDISMODULE_KEYTYPE_EMPTY
             RedisModule_CloseKey(k)
             RedisModule_FreeString(NULL, keyname)
-            RedisModule_ThreadSafeContextUnlock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextUnlock(ctx)
             RedisModule_FreeThreadSafeContext(ctx)
         if m == NULL:
             raise HostError("WRONGTYPE Operation against a key holding the wrong kind of value"

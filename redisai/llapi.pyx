@@ -26,6 +26,7 @@ from redisai.dag_commands cimport parse_dag_ops
 from redisai.config cimport config, ensure_backend
 from redisai.bridge cimport BE_TORCH, BE_COUNT, build_model, backend_error_message
 from redisai.queue cimport queue_ensure
+from redisai.pthread cimport pthread_t, pthread_self, pthread_equal
 
 cdef extern from "llapi_impl.h" nogil:
     ctypedef struct RAI_Tensor:
@@ -67,7 +68,12 @@ cdef extern from "llapi_impl.h" nogil:
     int rai_llapi_export(RedisModuleCtx *ctx)
 
 
+cdef pthread_t main_thread
+
+
 cdef void llapi_export(RedisModuleCtx *ctx) noexcept nogil:
+    global main_thread
+    main_thread = pthread_self()
     if rai_llapi_export(ctx) != 0:
         RedisModule_Log(ctx, b"warning", b"redisai: this server does not support shared APIs: "
                         b"the low-level API for other modules is not exported")
@@ -493,8 +499,12 @@ cdef int run_sync(RunCtx **cs, long long n, RAI_Error *err) noexcept nogil:
         return REDISMODULE_ERR
     cdef Dag **dags = <Dag **>RedisModule_Alloc(n * sizeof(Dag *))
     cdef long long i
+    # The main thread runs commands holding the server lock: a script it runs
+    # calls back into the server without taking it again.
+    cdef bint holds_lock = pthread_equal(pthread_self(), main_thread)
     for i in range(n):
         dags[i] = request(cs[i])
+        dags[i].call.holds_lock = holds_lock
     run_now(dags, <int>n)
     cdef int rc = REDISMODULE_OK
     for i in range(n):

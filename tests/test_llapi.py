@@ -12,7 +12,7 @@ import pytest
 
 import models
 from conftest import ROOT, Server
-from test_scripts import SRC, ENTRY_POINTS, scriptstore
+from test_scripts import SRC, ENTRY, ENTRY_POINTS, scriptstore
 
 pytestmark = models.IGNORE_TORCH_JIT_DEPRECATION
 
@@ -184,6 +184,11 @@ def test_modelrun_backend_error_matches_modelexecute(r, mlp, mode):
     assert not r.exists("y")
 
 
+def test_modelrun_of_no_contexts(r, mlp):
+    assert r.execute_command("LLAPI.MODELRUN", "NOTHING", "m", 2, "x", "z", "y", "h") == \
+        rai_error(EMODELRUN, "ERR Nothing to run")
+
+
 def test_modelrun_with_missing_inputs_fails(r, mlp):
     reply = r.execute_command("LLAPI.MODELRUN", "SYNC", "m", 1, "x", "y", "h")
     assert reply[0] == EMODELRUN and reply[1]
@@ -245,6 +250,27 @@ def test_scriptrun_errors(r, script, mode):
         rai_error(EKEYEMPTY, "ERR script key is empty")
     assert r.execute_command("LLAPI.SCRIPTRUN", mode, "a", "f", 0, 0, "out") == \
         rai_error(ESCRIPTRUN, WRONGTYPE)
+
+
+REDIS_CALLING_SRC = f"""
+def touch{ENTRY}:
+    return tensors[0]
+
+def count(a):
+    redis.execute("INCR", "calls")
+    return a
+"""
+
+
+@pytest.mark.parametrize("mode", ["SYNC", "THREAD", "ASYNC"])
+def test_scriptrun_calling_redis_from_any_thread(r, mode):
+    """SYNC runs on the main thread, which holds the server lock already."""
+    assert scriptstore(r, "rs", REDIS_CALLING_SRC, ("touch",)) == b"OK"
+    models.tensorset(r, "a", np.array([1, 2], np.float32))
+    for _ in range(2):
+        assert r.execute_command("LLAPI.SCRIPTRUN", mode, "rs", "count", 1, "a", 0, "out")[0] == b"OK"
+    assert r.get("calls") == b"2"
+    np.testing.assert_array_equal(tensor(r, "out"), tensor(r, "a"))
 
 
 def test_scriptcreate_runs_legacy_functions(r, script):

@@ -11,7 +11,7 @@
  *   LLAPI.TENSORSETVALUE dtype n index DOUBLE|LONG value -> [set ok, get ok, value read]
  *   LLAPI.TENSORCONCAT dst key...  /  LLAPI.TENSORSLICE dst src offset len
  *   LLAPI.ERRORS model_key script_key
- *   LLAPI.MODELRUN SYNC|ASYNC|THREAD|BATCH model ninputs in... out...
+ *   LLAPI.MODELRUN SYNC|ASYNC|THREAD|BATCH|NOTHING model ninputs in... out...
  *   LLAPI.SCRIPTRUN SYNC|ASYNC|THREAD script fn ninputs in... nlist in... out...
  *   LLAPI.MODELCREATE backend device blob ninputs in... out...
  *   LLAPI.SCRIPTCREATE device source fn ninputs in... out...
@@ -223,6 +223,7 @@ typedef struct Run {
     RedisModuleBlockedClient *bc;
     int script;
     int nctx; /* BATCH: 2 model contexts on the same inputs */
+    int nothing; /* NOTHING: ModelRun of 0 contexts */
     RAI_ModelRunCtx *mctx[2];
     RAI_ScriptRunCtx *sctx;
     int noutputs;
@@ -272,7 +273,7 @@ static void free_blocked(RedisModuleCtx *ctx, void *privdata) { run_free(privdat
 static void run_now(Run *run) {
     run->on_main_thread = pthread_equal(pthread_self(), main_thread);
     run->rc = run->script ? RedisAI_ScriptRun(run->sctx, run->err)
-                          : RedisAI_ModelRun(run->mctx, run->nctx, run->err);
+                          : RedisAI_ModelRun(run->mctx, run->nothing ? 0 : run->nctx, run->err);
 }
 
 static void *run_thread(void *arg) {
@@ -297,7 +298,8 @@ static void on_finish(RAI_OnFinishCtx *finish, void *private_data) {
 /* Runs `run` as `mode` asks; takes it. */
 static int start_run(RedisModuleCtx *ctx, const char *mode, Run *run) {
     RedisAI_InitError(&run->err);
-    if (strcasecmp(mode, "SYNC") == 0 || strcasecmp(mode, "BATCH") == 0) {
+    run->nothing = strcasecmp(mode, "NOTHING") == 0;
+    if (strcasecmp(mode, "SYNC") == 0 || strcasecmp(mode, "BATCH") == 0 || run->nothing) {
         run_now(run);
         int rc = finish_run(ctx, run);
         run_free(run);
