@@ -312,7 +312,9 @@ cdef public int rai_llapi_TensorNumDims(RAI_Tensor *t) noexcept nogil:
 
 
 cdef public long long rai_llapi_TensorDim(RAI_Tensor *t, int dim) noexcept nogil:
-    return tensor_dims(<Tensor *>t)[dim]
+    """-1 for a dimension it does not have."""
+    cdef Tensor *x = <Tensor *>t
+    return tensor_dims(x)[dim] if 0 <= dim < <int>x.ndims else -1
 
 
 cdef public size_t rai_llapi_TensorByteSize(RAI_Tensor *t) noexcept nogil:
@@ -434,6 +436,19 @@ cdef int add_input(RunCtx *c, Tensor *t) noexcept nogil:
     return REDISMODULE_OK
 
 
+cdef int add_output(RunCtx *c) noexcept nogil:
+    drop_outputs(c)
+    c.noutputs += 1
+    return REDISMODULE_OK
+
+
+cdef RAI_Tensor *output_tensor(RunCtx *c, size_t index) noexcept nogil:
+    """Lent: the context keeps its reference."""
+    if c.outputs == NULL or index >= c.noutputs:
+        return NULL
+    return <RAI_Tensor *>c.outputs[index]
+
+
 cdef void drop_outputs(RunCtx *c) noexcept nogil:
     cdef uint32_t i
     if c.outputs == NULL:
@@ -543,7 +558,7 @@ cdef public int rai_llapi_ModelRunCtxAddInput(RAI_ModelRunCtx *mctx, const char 
 
 cdef public int rai_llapi_ModelRunCtxAddOutput(RAI_ModelRunCtx *mctx,
                                                const char *outputName) noexcept nogil:
-    return rai_llapi_ScriptRunCtxAddOutput(<RAI_ScriptRunCtx *>mctx)
+    return add_output(<RunCtx *>mctx)
 
 
 cdef public size_t rai_llapi_ModelRunCtxNumOutputs(RAI_ModelRunCtx *mctx) noexcept nogil:
@@ -552,7 +567,7 @@ cdef public size_t rai_llapi_ModelRunCtxNumOutputs(RAI_ModelRunCtx *mctx) noexce
 
 cdef public RAI_Tensor *rai_llapi_ModelRunCtxOutputTensor(RAI_ModelRunCtx *mctx,
                                                           size_t index) noexcept nogil:
-    return rai_llapi_ScriptRunCtxOutputTensor(<RAI_ScriptRunCtx *>mctx, index)
+    return output_tensor(<RunCtx *>mctx, index)
 
 
 cdef public void rai_llapi_ModelRunCtxFree(RAI_ModelRunCtx *mctx) noexcept nogil:
@@ -641,10 +656,7 @@ cdef public int rai_llapi_ScriptRunCtxAddTensorInputList(RAI_ScriptRunCtx *sctx,
 
 
 cdef public int rai_llapi_ScriptRunCtxAddOutput(RAI_ScriptRunCtx *sctx) noexcept nogil:
-    cdef RunCtx *c = <RunCtx *>sctx
-    drop_outputs(c)
-    c.noutputs += 1
-    return REDISMODULE_OK
+    return add_output(<RunCtx *>sctx)
 
 
 cdef public size_t rai_llapi_ScriptRunCtxNumOutputs(RAI_ScriptRunCtx *sctx) noexcept nogil:
@@ -653,10 +665,7 @@ cdef public size_t rai_llapi_ScriptRunCtxNumOutputs(RAI_ScriptRunCtx *sctx) noex
 
 cdef public RAI_Tensor *rai_llapi_ScriptRunCtxOutputTensor(RAI_ScriptRunCtx *sctx,
                                                            size_t index) noexcept nogil:
-    cdef RunCtx *c = <RunCtx *>sctx
-    if c.outputs == NULL or index >= c.noutputs:
-        return NULL
-    return <RAI_Tensor *>c.outputs[index]
+    return output_tensor(<RunCtx *>sctx, index)
 
 
 cdef public void rai_llapi_ScriptRunCtxFree(RAI_ScriptRunCtx *sctx) noexcept nogil:
@@ -852,9 +861,10 @@ cdef public int rai_llapi_DAGAddOpsFromString(RAI_DAGRunCtx *dag, const char *da
     cdef Step *s
     cdef Op *op
     cdef uint32_t j
-    if e != E_OK:
-        set_error_owned(err, RAI_EDAGBUILDER, error_message_token(e, bad) if bad != NULL
-                        else rm_strndup(err_text(e), strlen(err_text(e))))
+    if e != E_OK and bad != NULL:
+        set_error_owned(err, RAI_EDAGBUILDER, error_message_token(e, bad))
+    elif e != E_OK:
+        set_error(err, RAI_EDAGBUILDER, err_text(e))
     else:
         for k in range(parsed.nops):
             s = step_new()

@@ -6,6 +6,7 @@ on the same keys. The client replies a failure as [code, message, one-line
 message] of the RAI_Error it got."""
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -65,10 +66,10 @@ def test_tensor_create_with_values_matches_tensorget(r):
                              "DOUBLES", 1, 2, 3, 4, 5, 6.5) == b"OK"
     np.testing.assert_array_equal(tensor(r, "f"), np.array([[1, 2, 3], [4, 5, 6.5]], np.float32))
     assert r.execute_command("LLAPI.TENSORREAD", "f") == [2, [2, 3], 6, 4, 24,
-                                                          [b"1", b"2", b"3", b"4", b"5", b"6.5"]]
+                                                          [b"1", b"2", b"3", b"4", b"5", b"6.5"], -1]
     assert r.execute_command("LLAPI.TENSORCREATE", "i", "INT64", 1, 3, "LONGS", -1, 0, 7) == b"OK"
     np.testing.assert_array_equal(tensor(r, "i"), np.array([-1, 0, 7], np.int64))
-    assert r.execute_command("LLAPI.TENSORREAD", "i") == [1, [3], 3, 8, 24, [-1, 0, 7]]
+    assert r.execute_command("LLAPI.TENSORREAD", "i") == [1, [3], 3, 8, 24, [-1, 0, 7], -1]
 
 
 def test_tensor_create_is_zero_filled(r):
@@ -162,6 +163,23 @@ def test_modelrun_matches_modelexecute(r, mlp, mode, thread):
     models.assert_results([tensor(r, "y"), tensor(r, "h")], want)
     stats = models.info(r, "m")          # the engine's statistics count LLAPI runs
     assert stats["calls"] == calls + 1 and stats["errors"] == 0
+
+
+def test_async_runs_batch_with_commands(r, mlp, blobs, shared_server):
+    """One engine: with MINBATCHSIZE 10, a client's 5 rows run only once an
+    LLAPI request brings 5 more."""
+    want = expected_mlp(r)
+    assert models.store(r, "mb", "ONNX", blobs("onnx_mlp"), "BATCHSIZE", 10,
+                        "MINBATCHSIZE", 10) == b"OK"
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(models.outcome, models.modelexecute, shared_server.client(), "mb",
+                              ["x", "z"], ["cy", "ch"])
+        models.wait_blocked(r, 1)
+        assert r.execute_command("LLAPI.MODELRUN", "ASYNC", "mb", 2, "x", "z", "y", "h") == \
+            [b"OK", b"other"]
+        assert waiting.result() == b"OK"
+    models.assert_results([tensor(r, k) for k in ("y", "h", "cy", "ch")], want + want)
+    assert models.info(r, "mb")["samples"] == 10
 
 
 def test_modelrun_of_two_contexts(r, mlp):

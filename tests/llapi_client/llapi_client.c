@@ -7,7 +7,7 @@
  * commands are:
  *   LLAPI.VERSION
  *   LLAPI.TENSORCREATE key dtype ndims dim... [DOUBLES v... | LONGS v... | DATA blob]
- *   LLAPI.TENSORREAD key          -> [ndims, [dims], length, datasize, bytesize, [values]]
+ *   LLAPI.TENSORREAD key   -> [ndims, [dims], length, datasize, bytesize, [values], dim ndims]
  *   LLAPI.TENSORSETVALUE dtype n index DOUBLE|LONG value -> [set ok, get ok, value read]
  *   LLAPI.TENSORCONCAT dst key...  /  LLAPI.TENSORSLICE dst src offset len
  *   LLAPI.ERRORS model_key script_key
@@ -143,7 +143,7 @@ static int cmd_tensorread(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     RAI_Tensor *copy = RedisAI_TensorGetShallowCopy(t);
     int ndims = RedisAI_TensorNumDims(copy);
     size_t n = RedisAI_TensorLength(copy);
-    RedisModule_ReplyWithArray(ctx, 6);
+    RedisModule_ReplyWithArray(ctx, 7);
     RedisModule_ReplyWithLongLong(ctx, ndims);
     RedisModule_ReplyWithArray(ctx, ndims);
     for (int d = 0; d < ndims; d++) RedisModule_ReplyWithLongLong(ctx, RedisAI_TensorDim(copy, d));
@@ -152,6 +152,7 @@ static int cmd_tensorread(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     RedisModule_ReplyWithLongLong(ctx, RedisAI_TensorByteSize(copy));
     RedisModule_ReplyWithArray(ctx, n);
     for (size_t i = 0; i < n; i++) reply_value(ctx, copy, i);
+    RedisModule_ReplyWithLongLong(ctx, RedisAI_TensorDim(copy, ndims)); /* past the last */
     RedisAI_TensorFree(copy);
     return REDISMODULE_OK;
 }
