@@ -7,6 +7,7 @@
 # command's, with the caller's callback on the worker instead of a reply.
 from libc.stdint cimport uint8_t, uint32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset, strlen, strcmp
+from posix.strings cimport strncasecmp
 
 from redisai.rm cimport *
 from redisai.errors cimport *
@@ -24,7 +25,7 @@ from redisai.types cimport TensorType, ModelType, ScriptType
 from redisai.model_commands cimport open_typed
 from redisai.dag_commands cimport parse_dag_ops
 from redisai.config cimport config, ensure_backend
-from redisai.bridge cimport BE_TORCH, BE_COUNT, build_model, backend_error_message
+from redisai.bridge cimport BE_TORCH, BE_TFLITE, BE_COUNT, build_model, backend_error_message
 from redisai.queue cimport queue_ensure
 from redisai.pthread cimport pthread_t, pthread_self, pthread_equal
 
@@ -92,6 +93,8 @@ cdef void set_error(RAI_Error *e, RAI_ErrorCode code, const char *text) noexcept
     cdef Error *err = <Error *>e
     if err == NULL or err.code != RAI_OK:
         return
+    if text == NULL:
+        text = b""
     cdef size_t i, n = strlen(text)
     err.code = code
     err.detail = rm_strndup(text, n)
@@ -346,10 +349,28 @@ ctypedef struct RunCtx:             # RAI_ModelRunCtx, RAI_ScriptRunCtx
     Tensor **outputs                # references once run (NULL: not produced)
 
 
+cdef Err options_error(int backend, const char *device, const RAI_ModelOpts *opts) noexcept nogil:
+    """What AI.MODELSTORE would refuse in these options (E_OK: none)."""
+    if strlen(device) < 3 or not (strncasecmp(device, b"CPU", 3) == 0 or
+                                  strncasecmp(device, b"GPU", 3) == 0):
+        return E_UNSUPPORTED_DEVICE
+    if opts == NULL:
+        return E_OK
+    if backend == BE_TFLITE and opts.batchsize > 0:
+        return E_TFLITE_BATCHING
+    if opts.minbatchsize > 0 and opts.batchsize == 0:
+        return E_MINBATCH_NO_BATCH
+    if opts.minbatchtimeout > 0 and opts.batchsize == 0:
+        return E_MINBATCHTIMEOUT_NO_BATCH
+    if opts.minbatchtimeout > 0 and opts.minbatchsize == 0:
+        return E_MINBATCHTIMEOUT_NO_MIN
+    return E_OK
+
+
 cdef Model *create(int backend, const char *device, RedisModuleString *tag, RAI_ErrorCode failure,
                    RAI_Error *err) noexcept nogil:
     """A model or script without blob; NULL (err set) if its backend or
-    queue is missing."""
+    queue is missing. Main thread: it may load a backend or start a queue."""
     if ensure_backend(backend) != REDISMODULE_OK:
         set_error_owned(err, RAI_EBACKENDNOTLOADED,
                         backend_error_message(E_COULD_NOT_LOAD_BACKEND, backend))
@@ -388,6 +409,10 @@ cdef public RAI_Model *rai_llapi_ModelCreate(int backend, char *devicestr, Redis
                                              RAI_Error *err) noexcept nogil:
     if backend < 0 or backend >= BE_COUNT:
         set_error(err, RAI_EUNSUPPORTEDBACKEND, err_text(E_LL_UNSUPPORTED_BACKEND))
+        return NULL
+    cdef Err e = options_error(backend, devicestr, &opts)
+    if e != E_OK:
+        set_error(err, RAI_EMODELCREATE, err_text(e))
         return NULL
     cdef Model *m = create(backend, devicestr, tag, RAI_EMODELCREATE, err)
     if m == NULL:
@@ -606,6 +631,9 @@ cdef public RedisModuleType *rai_llapi_ModelRedisType() noexcept nogil:
 
 cdef public RAI_Script *rai_llapi_ScriptCreate(char *devicestr, RedisModuleString *tag,
                                                const char *scriptdef, RAI_Error *err) noexcept nogil:
+    if options_error(BE_TORCH, devicestr, NULL) != E_OK:
+        set_error(err, RAI_ESCRIPTCREATE, err_text(E_UNSUPPORTED_DEVICE))
+        return NULL
     cdef Model *s = create(BE_TORCH, devicestr, tag, RAI_ESCRIPTCREATE, err)
     if s == NULL:
         return NULL

@@ -226,9 +226,29 @@ def test_modelcreate_builds_runs_and_serializes(r, mlp, blobs):
     models.assert_results([tensor(r, "y"), tensor(r, "h")], want)
 
 
+def test_modelcreate_with_batching_options_batches(r, mlp, blobs):
+    want = expected_mlp(r)
+    reply = r.execute_command("LLAPI.MODELCREATE", f"{ONNX}:10:5:0", "CPU", blobs("onnx_mlp"),
+                              2, "x", "z", "y", "h")
+    assert reply == [b"OK", b"main"]
+    models.assert_results([tensor(r, "y"), tensor(r, "h")], want)
+
+
+@pytest.mark.parametrize("backend, device, expected", [
+    ("7", "CPU", [EUNSUPPORTEDBACKEND, "ERR Unsupported backend"]),
+    ("-1", "CPU", [EUNSUPPORTEDBACKEND, "ERR Unsupported backend"]),
+    ("3", "TPU", [EMODELCREATE, "ERR unsupported device"]),
+    ("1:4:0:0", "CPU", [EMODELCREATE, "ERR Auto-batching not supported by the TFLITE backend"]),
+    ("3:0:4:0", "CPU", [EMODELCREATE, "ERR MINBATCHSIZE specified without BATCHSIZE"]),
+    ("3:0:0:10", "CPU", [EMODELCREATE, "ERR MINBATCHTIMEOUT specified without BATCHSIZE"]),
+    ("3:4:0:10", "CPU", [EMODELCREATE, "ERR MINBATCHTIMEOUT specified without MINBATCHSIZE"]),
+])
+def test_modelcreate_refuses_what_modelstore_refuses(r, blobs, backend, device, expected):
+    reply = r.execute_command("LLAPI.MODELCREATE", backend, device, blobs("onnx_mlp"), 0, "out")
+    assert reply == rai_error(*expected)
+
+
 def test_modelcreate_errors(r):
-    assert r.execute_command("LLAPI.MODELCREATE", 7, "CPU", b"blob", 0, "out") == \
-        rai_error(EUNSUPPORTEDBACKEND, "ERR Unsupported backend")
     with pytest.raises(Exception) as stored:
         models.store(r, "bad", "ONNX", b"not a model")
     reply = r.execute_command("LLAPI.MODELCREATE", ONNX, "CPU", b"not a model", 0, "out")
@@ -297,6 +317,8 @@ def test_scriptcreate_runs_legacy_functions(r, script):
     np.testing.assert_array_equal(tensor(r, "out"), np.array([11, 22], np.float32))
     reply = r.execute_command("LLAPI.SCRIPTCREATE", "CPU", "def f(a):\n    return a +", "f", 0, "o")
     assert reply[0] == ESCRIPTCREATE and reply[1] and b"\n" not in reply[2]
+    assert r.execute_command("LLAPI.SCRIPTCREATE", "TPU", SRC, "legacy_add", 0, "o") == \
+        rai_error(ESCRIPTCREATE, "ERR unsupported device")
 
 
 # ---------------------------------------------------------------- DAGs

@@ -13,7 +13,7 @@
  *   LLAPI.ERRORS model_key script_key
  *   LLAPI.MODELRUN SYNC|ASYNC|THREAD|BATCH|NOTHING model ninputs in... out...
  *   LLAPI.SCRIPTRUN SYNC|ASYNC|THREAD script fn ninputs in... nlist in... out...
- *   LLAPI.MODELCREATE backend device blob ninputs in... out...
+ *   LLAPI.MODELCREATE backend[:batch:minbatch:minbatchtimeout] device blob ninputs in... out...
  *   LLAPI.SCRIPTCREATE device source fn ninputs in... out...
  *   LLAPI.DAG prefix [LOAD name key | SET name key | GET name | OPS text |
  *             MODEL key nin in... nout out... | SCRIPT key fn nin in... nout out... | MISUSE]...
@@ -418,8 +418,11 @@ static int cmd_create(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, i
     if (script) {
         s = RedisAI_ScriptCreate((char *)arg(argv[1]), tag, blob, err);
     } else {
+        /* "<backend>[:batchsize:minbatchsize:minbatchtimeout]" */
         RAI_ModelOpts opts = {0};
-        model = RedisAI_ModelCreate((int)num(argv[1]), (char *)arg(argv[2]), tag, opts, 0, NULL, 0,
+        sscanf(arg(argv[1]), "%*d:%zu:%zu:%zu", &opts.batchsize, &opts.minbatchsize,
+               &opts.minbatchtimeout);
+        model = RedisAI_ModelCreate(atoi(arg(argv[1])), (char *)arg(argv[2]), tag, opts, 0, NULL, 0,
                                     NULL, blob, bloblen, err);
     }
     RedisModule_FreeString(ctx, tag);
