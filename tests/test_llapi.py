@@ -394,6 +394,13 @@ def test_dag_run_error_is_the_failed_op(r, mlp):
     assert not r.exists("p0")
 
 
+def test_finish_ctx_of_the_other_kind_of_run(r, mlp, script):
+    assert r.execute_command("LLAPI.MODELRUN", "MISUSE", "m", 2, "x", "z", "y", "h") == \
+        rai_error(EFINISHCTX, "Finish ctx is not a script run ctx")
+    assert r.execute_command("LLAPI.SCRIPTRUN", "MISUSE", "s", "legacy_add", 2, "a", "b", 0,
+                             "out") == rai_error(EFINISHCTX, "Finish ctx is not a model run ctx")
+
+
 def test_finish_ctx_of_a_dag_is_not_a_run_ctx(r, mlp):
     assert r.execute_command("LLAPI.DAG", "p", "LOAD", "x", "x", "LOAD", "z", "z", "OPS", MLP_OPS,
                              "MISUSE") == [rai_error(EFINISHCTX, "Finish ctx is not a model run ctx"),

@@ -11,8 +11,9 @@
  *   LLAPI.TENSORSETVALUE dtype n index DOUBLE|LONG value -> [set ok, get ok, value read]
  *   LLAPI.TENSORCONCAT dst key...  /  LLAPI.TENSORSLICE dst src offset len
  *   LLAPI.ERRORS model_key script_key
- *   LLAPI.MODELRUN SYNC|ASYNC|THREAD|BATCH|NOTHING model ninputs in... out...
- *   LLAPI.SCRIPTRUN SYNC|ASYNC|THREAD script fn ninputs in... nlist in... out...
+ *   LLAPI.MODELRUN SYNC|ASYNC|THREAD|BATCH|NOTHING|MISUSE model ninputs in... out...
+ *   LLAPI.SCRIPTRUN SYNC|ASYNC|THREAD|MISUSE script fn ninputs in... nlist in... out...
+ *     -> [OK, the thread that ran it or the callback: main or other]
  *   LLAPI.MODELCREATE backend[:batch:minbatch:minbatchtimeout] device blob ninputs in... out...
  *   LLAPI.SCRIPTCREATE device source fn ninputs in... out...
  *   LLAPI.DAG prefix [LOAD name key | SET name key | GET name | OPS text |
@@ -225,6 +226,7 @@ typedef struct Run {
     int script;
     int nctx; /* BATCH: 2 model contexts on the same inputs */
     int nothing; /* NOTHING: ModelRun of 0 contexts */
+    RAI_Error *misuse; /* MISUSE: asynchronous; the callback first asks for the other kind of ctx */
     RAI_ModelRunCtx *mctx[2];
     RAI_ScriptRunCtx *sctx;
     int noutputs;
@@ -240,6 +242,7 @@ static void run_free(Run *run) {
     for (int i = 0; i < run->noutputs; i++) RedisModule_FreeString(NULL, run->outputs[i]);
     free(run->outputs);
     RedisAI_FreeError(run->err);
+    if (run->misuse) RedisAI_FreeError(run->misuse);
     free(run);
 }
 
@@ -250,6 +253,7 @@ static RAI_Tensor *output(Run *run, int j, int i) {
 
 /* Main thread: stores the outputs (context j's at "<key>" or "<key>.<j>") and replies. */
 static int finish_run(RedisModuleCtx *ctx, Run *run) {
+    if (run->misuse) return reply_rai_error(ctx, run->misuse);
     if (run->rc != REDISMODULE_OK) return reply_rai_error(ctx, run->err);
     for (int j = 0; j < (run->script ? 1 : run->nctx); j++) {
         for (int i = 0; i < run->noutputs; i++) {
@@ -287,6 +291,10 @@ static void *run_thread(void *arg) {
 static void on_finish(RAI_OnFinishCtx *finish, void *private_data) {
     Run *run = private_data;
     run->on_main_thread = pthread_equal(pthread_self(), main_thread);
+    if (run->misuse && run->script)
+        RedisAI_GetAsModelRunCtx(finish, run->misuse);
+    else if (run->misuse)
+        RedisAI_GetAsScriptRunCtx(finish, run->misuse);
     if (run->script)
         run->rc = RedisAI_GetAsScriptRunCtx(finish, run->err) == run->sctx &&
                   RedisAI_GetErrorCode(run->err) == RAI_OK ? REDISMODULE_OK : REDISMODULE_ERR;
@@ -307,6 +315,7 @@ static int start_run(RedisModuleCtx *ctx, const char *mode, Run *run) {
         return rc;
     }
     run->bc = RedisModule_BlockClient(ctx, reply_blocked, NULL, free_blocked, 0);
+    if (strcasecmp(mode, "MISUSE") == 0) RedisAI_InitError(&run->misuse);
     if (strcasecmp(mode, "THREAD") == 0) {
         pthread_t thread;
         pthread_create(&thread, NULL, run_thread, run);
