@@ -13,7 +13,8 @@ from redisai.rm cimport *
 from redisai.errors cimport *
 from redisai.tensor cimport (Tensor, DT_FLOAT, DT_DOUBLE, DT_INT8, DT_INT16, DT_INT32, DT_INT64,
                              DT_UINT8, DT_UINT16, DT_BOOL, DT_STRING, dtype_from_name, dtype_info,
-                             tensor_new, tensor_concat, tensor_retain, tensor_release, tensor_dims,
+                             tensor_new, tensor_wrap, tensor_concat, tensor_retain, tensor_release,
+                             tensor_dims,
                              tensor_data, tensor_numel, shape_numel)
 from redisai.parse cimport check_blob
 from redisai.model cimport (Model, Op, OP_MODEL, OP_SCRIPT, OP_TENSORSET, OP_TENSORGET, OP_FAILED,
@@ -161,8 +162,22 @@ cdef public RAI_Tensor *rai_llapi_TensorCreate(const char *dataType, long long *
     cdef int64_t numel = shape_numel(ndims, <int64_t *>dims)
     if numel < 0 or <uint64_t>numel > (<uint64_t>-1) // dtype_info(dt).size:
         return NULL
-    # STRING: every element an empty string (its NUL).
-    cdef Tensor *t = tensor_new(dt, ndims, <int64_t *>dims, numel * dtype_info(dt).size)
+    cdef Tensor *t
+    cdef char *zeros
+    cdef RedisModuleString *blob
+    if dt == DT_STRING:
+        # Empty strings (a NUL each), held in a string of ours so that
+        # TensorSetData can replace them with a blob of another size.
+        zeros = <char *>rm_try_alloc(numel + 1)
+        if zeros == NULL:
+            return NULL
+        memset(zeros, 0, numel)
+        blob = RedisModule_CreateString(NULL, zeros, numel)
+        RedisModule_Free(zeros)
+        t = tensor_wrap(dt, ndims, <int64_t *>dims, blob)
+        RedisModule_FreeString(NULL, blob)
+        return <RAI_Tensor *>t
+    t = tensor_new(dt, ndims, <int64_t *>dims, numel * dtype_info(dt).size)
     if t != NULL:
         memset(tensor_data(t), 0, t.nbytes)
     return <RAI_Tensor *>t
@@ -217,13 +232,30 @@ cdef public void rai_llapi_TensorFree(RAI_Tensor *t) noexcept nogil:
 
 
 cdef public int rai_llapi_TensorSetData(RAI_Tensor *t, const char *data, size_t len) noexcept nogil:
-    """1 if copied: the data must fill the tensor exactly (as a BLOB would).
-    Setters refuse an external tensor: its data is a client's argument string."""
+    """1 if copied: the data must fill the tensor exactly, as a BLOB would
+    (STRING: as many NUL-terminated elements, of any length)."""
     cdef Tensor *x = <Tensor *>t
-    if x.external or len != x.nbytes or check_blob(x.dtype, data, len, tensor_numel(x)) != E_OK:
+    if check_blob(x.dtype, data, len, tensor_numel(x)) != E_OK:
+        return 0
+    if x.dtype == DT_STRING and x.external:
+        replace_string_blob(x, RedisModule_CreateString(NULL, data, len))
+        return 1
+    if x.external or len != x.nbytes:
         return 0
     memcpy(tensor_data(x), data, len)
     return 1
+
+
+cdef void replace_string_blob(Tensor *t, RedisModuleString *blob) noexcept nogil:
+    """A STRING tensor's data becomes `blob` (taken); `t` is external (the
+    layout of tensor_wrap: its data, then the string that holds it)."""
+    cdef void **tail = <void **>(tensor_dims(t) + t.ndims)
+    cdef RedisModuleString *old = <RedisModuleString *>tail[1]
+    cdef size_t len
+    tail[0] = <void *>RedisModule_StringPtrLen(blob, &len)
+    tail[1] = blob
+    t.nbytes = len
+    RedisModule_FreeString(NULL, old)
 
 
 cdef bint in_range(Tensor *t, long long i) noexcept nogil:
@@ -232,6 +264,7 @@ cdef bint in_range(Tensor *t, long long i) noexcept nogil:
 
 cdef public int rai_llapi_TensorSetValueFromLongLong(RAI_Tensor *t, long long i,
                                                      long long val) noexcept nogil:
+    """Setters never write an external tensor's data: a client's argument string."""
     cdef Tensor *x = <Tensor *>t
     if x.external or not in_range(x, i):
         return 0

@@ -85,12 +85,13 @@ def test_tensor_create_unknown_type_is_null(r):
 
 
 def test_tensor_set_data_validates_like_a_blob(r):
+    assert r.execute_command("LLAPI.TENSORCREATE", "s", "STRING", 1, 2, "DATA", b"ab\0c\0") == b"OK"
+    assert r.execute_command("AI.TENSORGET", "s", "VALUES") == [b"ab", b"c"]
+    assert r.execute_command("LLAPI.TENSORREAD", "s") == [1, [2], 2, 1, 5, [None, None], -1]
     assert r.execute_command("LLAPI.TENSORCREATE", "b", "BOOL", 1, 2, "DATA", b"\x01\x00") == b"OK"
     np.testing.assert_array_equal(tensor(r, "b"), np.array([True, False]))
-    # A tensor keeps its size: a STRING one made by TensorCreate holds empty
-    # strings, so only a blob of as many bytes fits it.
-    for dtype, blob in (("BOOL", b"\x01\x02"), ("STRING", b"ab\0c\0"), ("STRING", b"ab"),
-                        ("FLOAT", b"\0" * 7)):
+    for dtype, blob in (("BOOL", b"\x01\x02"), ("STRING", b"ab\0c"), ("STRING", b"a\0b\0c\0"),
+                        ("FLOAT", b"\0" * 7), ("FLOAT", b"\0" * 9)):
         with pytest.raises(Exception, match="setting the data failed"):
             r.execute_command("LLAPI.TENSORCREATE", "x", dtype, 1, 2, "DATA", blob)
     assert not r.exists("x")
