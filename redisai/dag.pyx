@@ -181,7 +181,7 @@ cdef void dag_submit_detached(Dag *dag) noexcept nogil:
     cdef Part *part
     if plan_parts(dag) == 0:
         part = &dag.parts[0]                # an empty part: completes on a worker
-        part.queue = queue_ensure(b"CPU", 3, 0)
+        part.queue = queue_ensure(b"CPU", 3, 0)     # found: OnLoad starts it
         part.dag = dag
         part.job.run = run_part
         part.job.done = unblock_dag
