@@ -308,7 +308,10 @@ extern const RedisModuleCommandInfoVersion rm_command_info_version;
     X(int, GetServerVersion, (void))                                                            \
     X(RedisModuleCommand *, GetCommand, (RedisModuleCtx * ctx, const char *name))               \
     X(int, SetCommandInfo, (RedisModuleCommand * command, const RedisModuleCommandInfo *info))  \
-    X(void, KeyAtPosWithFlags, (RedisModuleCtx * ctx, int pos, int flags))
+    X(void, KeyAtPosWithFlags, (RedisModuleCtx * ctx, int pos, int flags))                      \
+    /* the low-level API for other modules (csrc/llapi.c) */                                    \
+    X(int, ExportSharedAPI, (RedisModuleCtx * ctx, const char *apiname, void *func))            \
+    X(void *, GetSharedAPI, (RedisModuleCtx * ctx, const char *apiname))
 
 RM_API_LIST(RM_API)
 RM_API_OPTIONAL_LIST(RM_API)

@@ -43,6 +43,8 @@ cdef int build_model(Model *m, long long intra_op, long long inter_op, long long
 ctypedef struct CallContext:
     RedisModuleBlockedClient *bc
     RedisModuleString *user         # the client's ACL user name; NULL: unrestricted
+    bint holds_lock                 # the running thread holds the server lock already (a
+                                    # low-level API run on the main thread)
 
 # Runs a model or script op on op.inputs; fills op.outputs or op.error, and
 # op.duration_us (the backend call alone).

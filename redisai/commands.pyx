@@ -15,6 +15,7 @@ from redisai.script_commands cimport (cmd_scriptstore, cmd_scriptset, cmd_script
                                       cmd_scriptexecute, cmd_scriptrun)
 from redisai.dag_commands cimport cmd_dagexecute, cmd_dagexecute_ro, cmd_dagrun, cmd_dagrun_ro
 from redisai.command_info cimport set_command_info
+from redisai.llapi cimport llapi_export
 from redisai import host     # registers the object scripts call back into
 
 
@@ -135,4 +136,5 @@ cdef public int redisai_module_load(RedisModuleCtx *ctx, RedisModuleString **arg
             return REDISMODULE_ERR
     if set_command_info(ctx) != REDISMODULE_OK:
         return REDISMODULE_ERR
+    llapi_export(ctx)
     return RedisModule_RegisterInfoFunc(ctx, info_func)

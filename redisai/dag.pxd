@@ -22,6 +22,10 @@ cdef enum StopReason:
 
 cdef struct Dag
 
+# What a request started through the low-level API (redisai.llapi) calls on
+# the worker that completes it, with (the request, its private data).
+ctypedef void (*DagFinish)(void *dag, void *private_data) noexcept nogil
+
 cdef struct Part:                   # the ops of one device, in DAG order
     Job job
     Dag *dag
@@ -49,6 +53,9 @@ cdef struct Dag:
     int stop                        # StopReason; the first one wins
     bint single                     # a one-op command: its bare reply
     CallContext call                # the blocked client and its ACL user (scripts)
+    DagFinish on_finish             # low-level API: called instead of unblocking a client
+    void *on_finish_data
+    void *owner                     # low-level API: the run context or DAG that made it
 
 # A zeroed request with `nslots` empty slots and `nops` ops (op_init each).
 cdef Dag *dag_new(int nslots, int nops) noexcept nogil
@@ -57,6 +64,10 @@ cdef void dag_set_persist(Dag *dag, int n, RedisModuleString **keys, const int *
 # Blocks the client and queues the ops on their devices (a DAG with nothing to
 # run is replied at once). Takes ownership of `dag`.
 cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil
+# The same without a client (low-level API): dag.on_finish is called on a
+# worker when it is done (a DAG with nothing to run passes through the CPU
+# queue). Any thread.
+cdef void dag_submit_detached(Dag *dag) noexcept nogil
 cdef void dag_free(Dag *dag) noexcept nogil
 
 # Blocks the client and builds `m` (a model or script) on its queue from the

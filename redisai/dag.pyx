@@ -7,7 +7,7 @@ from redisai.tensor cimport Tensor, tensor_retain, tensor_release
 from redisai.model cimport (Model, Op, KIND_SCRIPT, OP_MODEL, OP_SCRIPT, OP_TENSORGET, OP_TENSORSET,
                             OP_PENDING, OP_FAILED, model_release, model_set_blob, op_clear,
                             stats_register)
-from redisai.queue cimport Job, RunQueue, queue_push
+from redisai.queue cimport Job, RunQueue, queue_push, queue_ensure
 from redisai.execute cimport run_part, unblock_dag
 from redisai.bridge cimport backend_error_message
 from redisai.clock cimport now_ns
@@ -116,7 +116,8 @@ cdef int part_of(Dag *dag, int n, RunQueue *q) noexcept nogil:
     return n
 
 
-cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
+cdef int plan_parts(Dag *dag) noexcept nogil:
+    """Splits the ops into parts; returns their number."""
     cdef int i, j, n = 0, offset = 0
     cdef Op *op
     cdef Part *part
@@ -154,17 +155,39 @@ cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
             part.nops += 1
     dag.nparts = n
     dag.unfinished = n
-    if n == 0:                              # only TENSORSET / TENSORGET ops
+    if n > 1:
+        pthread_mutex_init(&dag.lock, NULL)
+    return n
+
+
+cdef void queue_parts(Dag *dag) noexcept nogil:
+    cdef int i
+    dag.queued_ns = now_ns()
+    for i in range(dag.nparts):
+        queue_push(dag.parts[i].queue, &dag.parts[i].job)
+
+
+cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
+    if plan_parts(dag) == 0:                # only TENSORSET / TENSORGET ops
         reply_dag(ctx, dag)
         dag_free(dag)
         return REDISMODULE_OK
-    if n > 1:
-        pthread_mutex_init(&dag.lock, NULL)
     dag.call.bc = RedisModule_BlockClient(ctx, reply_request, NULL, free_request, 0)
-    dag.queued_ns = now_ns()
-    for i in range(n):
-        queue_push(dag.parts[i].queue, &dag.parts[i].job)
+    queue_parts(dag)
     return REDISMODULE_OK
+
+
+cdef void dag_submit_detached(Dag *dag) noexcept nogil:
+    cdef Part *part
+    if plan_parts(dag) == 0:
+        part = &dag.parts[0]                # an empty part: completes on a worker
+        part.queue = queue_ensure(b"CPU", 3, 0)     # found: OnLoad starts it
+        part.dag = dag
+        part.job.run = run_part
+        part.job.done = unblock_dag
+        part.job.arg = part
+        dag.nparts = dag.unfinished = 1
+    queue_parts(dag)
 
 
 # ---------------------------------------------------------------- reply (main thread)

@@ -263,6 +263,31 @@ cdef Err parse_dag(RedisModuleCtx *ctx, Parse *p) noexcept nogil:
     return resolve(p)
 
 
+cdef Err parse_dag_ops(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Dag *dag,
+                       RedisModuleString **bad) noexcept nogil:
+    if argc == 0 or not is_separator(argv[0]):
+        return E_LL_DAG_START
+    cdef Parse p
+    p.argv = argv
+    p.argc = argc
+    p.flags = 0
+    p.nops = 0
+    p.bad = NULL
+    p.dag = dag
+    p.op_start = <int *>RedisModule_Alloc(argc * sizeof(int))
+    p.op_end = <int *>RedisModule_Alloc(argc * sizeof(int))
+    cdef Err err = split_ops(&p, 0)
+    cdef int i
+    dag.nops = p.nops                   # every op parsed so far is released by dag_free
+    for i in range(p.nops):
+        if err == E_OK:
+            err = parse_op(ctx, &p, &dag.ops[i], p.op_start[i], p.op_end[i])
+    RedisModule_Free(p.op_start)
+    RedisModule_Free(p.op_end)
+    bad[0] = p.bad
+    return err
+
+
 cdef Err ARITY[4]
 ARITY[0] = E_DAGEXECUTE_ARITY
 ARITY[READ_ONLY] = E_DAGEXECUTE_RO_ARITY

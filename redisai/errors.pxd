@@ -134,6 +134,14 @@ cdef enum Err:
     E_CALL_UNKNOWN
     E_CALL_DENIED
     E_CALL_NOPERM
+    # the low-level API for other modules (redisai.llapi)
+    E_LL_NOTHING_TO_RUN
+    E_LL_NOT_MODEL_CTX
+    E_LL_NOT_SCRIPT_CTX
+    E_LL_INPUTS_MISMATCH
+    E_LL_OUTPUTS_MISMATCH
+    E_LL_DAG_START
+    E_LL_UNSUPPORTED_BACKEND
     E_COUNT
 
 cdef const char *err_text(Err err) noexcept nogil
@@ -145,6 +153,8 @@ cdef int reply_error(RedisModuleCtx *ctx, Err err) noexcept nogil
 cdef int reply_error_token(RedisModuleCtx *ctx, Err err, RedisModuleString *token) noexcept nogil
 # "<text of err>: <detail>" (just the text when detail is NULL), allocated.
 cdef char *error_message(Err err, const char *detail) noexcept nogil
+# The message of `err` followed by the text of `token`, allocated.
+cdef char *error_message_token(Err err, RedisModuleString *token) noexcept nogil
 # Replies with an error_message() and frees it.
 cdef int reply_owned_error(RedisModuleCtx *ctx, char *message) noexcept nogil
 cdef int reply_arity(RedisModuleCtx *ctx, RedisModuleString *name) noexcept nogil

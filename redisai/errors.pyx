@@ -160,6 +160,14 @@ TEXT[<int>E_CALL_UNKNOWN] = b"ERR Unknown Redis command called from script"
 TEXT[<int>E_CALL_DENIED] = b"ERR This Redis command is not allowed from script"
 TEXT[<int>E_CALL_NOPERM] = (b"NOPERM this user has no permissions to run the '%s' command or to access "
                             b"one of the keys used as arguments")
+# the low-level API (spec/llapi.md)
+TEXT[<int>E_LL_NOTHING_TO_RUN] = b"ERR Nothing to run"
+TEXT[<int>E_LL_NOT_MODEL_CTX] = b"Finish ctx is not a model run ctx"
+TEXT[<int>E_LL_NOT_SCRIPT_CTX] = b"Finish ctx is not a script run ctx"
+TEXT[<int>E_LL_INPUTS_MISMATCH] = b"Number of keys given as INPUTS does not match model definition"
+TEXT[<int>E_LL_OUTPUTS_MISMATCH] = b"Number of keys given as OUTPUTS does not match model definition"
+TEXT[<int>E_LL_DAG_START] = b"DAG op should start with: '|>' "
+TEXT[<int>E_LL_UNSUPPORTED_BACKEND] = b"ERR Unsupported backend"
 
 
 cdef const char *err_text(Err err) noexcept nogil:
@@ -194,6 +202,15 @@ cdef char *error_message(Err err, const char *detail) noexcept nogil:
         snprintf(msg, size, b"%s: %s", TEXT[<int>err], detail)
     else:
         snprintf(msg, size, b"%s", TEXT[<int>err])
+    return msg
+
+
+cdef char *error_message_token(Err err, RedisModuleString *token) noexcept nogil:
+    cdef size_t len
+    cdef const char *s = RedisModule_StringPtrLen(token, &len)
+    cdef size_t size = strlen(TEXT[<int>err]) + len + 1
+    cdef char *msg = <char *>RedisModule_Alloc(size)
+    snprintf(msg, size, b"%s%.*s", TEXT[<int>err], <int>len, s)
     return msg
 
 

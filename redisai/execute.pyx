@@ -29,7 +29,10 @@ cdef extern from "atomics.h" nogil:
 
 cdef void unblock_dag(void *arg) noexcept nogil:
     cdef Dag *dag = (<Part *>arg).dag
-    RedisModule_UnblockClient(dag.call.bc, dag)
+    if dag.on_finish != NULL:
+        dag.on_finish(dag, dag.on_finish_data)
+    else:
+        RedisModule_UnblockClient(dag.call.bc, dag)
 
 
 cdef inline Op *current_op(Part *part) noexcept nogil:
@@ -335,3 +338,31 @@ cdef bint run_batchable(Part *part, Op *op) noexcept nogil:
     RedisModule_Free(ops)
     RedisModule_Free(b.parts)
     return False
+
+
+# ---------------------------------------------------------------- in the calling thread
+
+cdef void run_now(Dag **dags, int n) noexcept nogil:
+    """The low-level API's synchronous runs: the one op of each request,
+    joined into one backend call when they are model runs of one model on
+    inputs that join (as auto-batching would), else one after the other."""
+    cdef Op *head = &dags[0].ops[0]
+    cdef int j
+    for j in range(n):
+        bind_inputs(dags[j], &dags[j].ops[0])
+    cdef bint join = n > 1 and head.kind == OP_MODEL and request_rows(head, NULL, NULL) > 0
+    for j in range(1, n):
+        join = join and dags[j].ops[0].model == head.model and \
+            request_rows(&dags[j].ops[0], NULL, head) > 0
+    if not join:
+        for j in range(n):
+            run_op(&dags[j].ops[0], &dags[j].call)
+            finish_op(dags[j], &dags[j].ops[0])
+        return
+    cdef Op **ops = <Op **>RedisModule_Alloc(n * sizeof(Op *))
+    for j in range(n):
+        ops[j] = &dags[j].ops[0]
+    run_joined(ops, n)
+    for j in range(n):
+        finish_op(dags[j], ops[j])
+    RedisModule_Free(ops)

@@ -94,7 +94,8 @@ cdef class ScriptHost:
         cdef RedisModuleCtx *ctx
         with nogil:
             ctx = RedisModule_GetThreadSafeContext(call.bc)
-            RedisModule_ThreadSafeContextLock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextLock(ctx)
             why = denied(call.user, argv, argc)
             if why == 0:
                 # "!": propagated to replicas and the AOF as it runs. "S": what
@@ -109,7 +110,8 @@ cdef class ScriptHost:
             # reference counts are only touched under the lock.
             for i in range(argc):
                 RedisModule_FreeString(NULL, argv[i])
-            RedisModule_ThreadSafeContextUnlock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextUnlock(ctx)
             RedisModule_FreeThreadSafeContext(ctx)
             RedisModule_Free(argv)
         if reply == NULL:
@@ -131,7 +133,8 @@ cdef class ScriptHost:
         cdef RedisModuleKey *k
         with nogil:
             ctx = RedisModule_GetThreadSafeContext(call.bc)
-            RedisModule_ThreadSafeContextLock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextLock(ctx)
             k = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ)
             kt = RedisModule_KeyType(k)
             if kt == REDISMODULE_KEYTYPE_MODULE and RedisModule_ModuleTypeGetType(k) == ModelType:
@@ -140,7 +143,8 @@ cdef class ScriptHost:
                 wrongtype = kt != REDISMODULE_KEYTYPE_EMPTY
             RedisModule_CloseKey(k)
             RedisModule_FreeString(NULL, keyname)
-            RedisModule_ThreadSafeContextUnlock(ctx)
+            if not call.holds_lock:
+                RedisModule_ThreadSafeContextUnlock(ctx)
             RedisModule_FreeThreadSafeContext(ctx)
         if m == NULL:
             raise HostError("WRONGTYPE Operation against a key holding the wrong kind of value"

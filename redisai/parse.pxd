@@ -16,6 +16,11 @@ cdef bint token_is(RedisModuleString *arg, const char *word) noexcept nogil
 # argc >= 4 is checked by the caller. On E_OK *out owns a new tensor.
 cdef Err parse_tensorset(RedisModuleString **argv, int argc, Tensor **out) noexcept nogil
 
+# Checks a BLOB holds exactly `numel` elements of dtype `dt` (STRING: that
+# many NUL-terminated ones; BOOL: bytes 0 or 1).
+from libc.stdint cimport int64_t
+cdef Err check_blob(int dt, const char *data, size_t len, int64_t numel) noexcept nogil
+
 # Format tokens argv[2:argc] into a FMT_* set (none given: META|BLOB).
 cdef Err parse_tensorget_format(RedisModuleString **argv, int argc, int *fmt) noexcept nogil
 

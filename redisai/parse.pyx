@@ -163,13 +163,9 @@ cdef Err parse_shape_and_data(RedisModuleString **argv, int argc, int dt, int64_
     cdef Err err
     if blob:
         data = RedisModule_StringPtrLen(argv[i + 1], &datalen)
-        if dt == DT_STRING:
-            if not string_blob_valid(data, datalen, numel):
-                return E_STRING_COUNT
-        elif <uint64_t>numel > (<uint64_t>-1) // elsize or datalen != <uint64_t>numel * elsize:
-            return E_BLOB_LENGTH
-        elif dt == DT_BOOL and not bool_bytes_valid(data, datalen):
-            return E_BOOL_VALUE
+        err = check_blob(dt, data, datalen, numel)
+        if err != E_OK:
+            return err
         nbytes = datalen
     elif values and dt == DT_STRING:
         err = string_values_size(argv + i + 1, numel, &nbytes)
@@ -210,6 +206,17 @@ cdef Err parse_shape_and_data(RedisModuleString **argv, int argc, int dt, int64_
             return E_OOM
         memset(tensor_data(t), 0, nbytes)
     out[0] = t
+    return E_OK
+
+
+cdef Err check_blob(int dt, const char *data, size_t len, int64_t numel) noexcept nogil:
+    cdef uint64_t elsize = dtype_info(dt).size
+    if dt == DT_STRING:
+        return E_OK if string_blob_valid(data, len, numel) else E_STRING_COUNT
+    if <uint64_t>numel > (<uint64_t>-1) // elsize or len != <uint64_t>numel * elsize:
+        return E_BLOB_LENGTH
+    if dt == DT_BOOL and not bool_bytes_valid(data, len):
+        return E_BOOL_VALUE
     return E_OK
 
 

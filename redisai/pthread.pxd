@@ -29,3 +29,5 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     int pthread_getcpuclockid(pthread_t thread, clockid_t *clock)
     int pthread_setname_np(pthread_t thread, const char *name)
+    pthread_t pthread_self()
+    int pthread_equal(pthread_t a, pthread_t b)
