@@ -40,13 +40,10 @@ def rdb_string(data):
     return rdb_len(len(data)) + data
 
 
-def module_value(type_name, encver, values):
-    """A module value after its RDB type byte: the module id (type name and
-    encoding version), the values with their opcodes, the EOF opcode."""
-    module_id = 0
-    for char in type_name:
-        module_id = module_id << 6 | MODULE_ID_CHARSET.index(char)
-    out = rdb_len(module_id << 10 | encver)
+def module_fields(values):
+    """A module value's fields with their opcodes (ints are unsigned, bytes
+    string buffers), then the EOF opcode."""
+    out = b""
     for value in values:
         if isinstance(value, int):
             out += rdb_len(OPCODE_UINT) + rdb_len(value)
@@ -55,10 +52,24 @@ def module_value(type_name, encver, values):
     return out + rdb_len(OPCODE_EOF)
 
 
+def module_value(type_name, encver, values):
+    """A module value after its RDB type byte: the module id (type name and
+    encoding version), then its fields."""
+    module_id = 0
+    for char in type_name:
+        module_id = module_id << 6 | MODULE_ID_CHARSET.index(char)
+    return rdb_len(module_id << 10 | encver) + module_fields(values)
+
+
+def seal(body, rdb_version_footer):
+    """A DUMP payload (RESTORE's input): the value, the RDB version footer and
+    its CRC-64."""
+    data = body + rdb_version_footer
+    return data + struct.pack("<Q", crc64(data))
+
+
 def make_dump(type_name, encver, values, rdb_version_footer):
-    """A DUMP payload (RESTORE's input)."""
-    out = bytes([RDB_TYPE_MODULE_2]) + module_value(type_name, encver, values) + rdb_version_footer
-    return out + struct.pack("<Q", crc64(out))
+    return seal(bytes([RDB_TYPE_MODULE_2]) + module_value(type_name, encver, values), rdb_version_footer)
 
 
 def rdb_file(entries, rdb_version):

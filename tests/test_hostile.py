@@ -9,7 +9,6 @@ Models are built at test time (tests/models.py); what a script cannot be
 stopped from doing is documented in the README ("Hostile scripts")."""
 import random
 import resource
-import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +18,7 @@ from redis.exceptions import ConnectionError, ResponseError
 
 import models
 from models import BY_BACKEND, assert_alive, info, tensorset, wait_blocked
-from test_persistence import OPCODE_STRING, OPCODE_UINT, crc64, parse_dump, rdb_len
+from rdb import module_fields, parse_dump, seal
 from test_scripts import ENTRY, execute
 from test_tensor import error_reply
 
@@ -85,23 +84,11 @@ def test_a_blob_that_is_not_a_model_of_the_backend_is_refused(r, shared_server, 
 BAD_FORMAT = "ERR Bad data format"
 
 
-def seal(body, version):
-    """A DUMP payload: the value, the RDB version footer and its CRC-64, so
-    that RESTORE hands the value to the module's loader."""
-    data = body + version
-    return data + struct.pack("<Q", crc64(data))
-
-
 def forge(like, values):
     """A payload of the type of the DUMP `like` holding `values` (ints are
     unsigned, bytes string buffers), in the module value encoding."""
-    body = like[:10]                    # RDB type, module id and encoding version
-    for value in values:
-        if isinstance(value, int):
-            body += rdb_len(OPCODE_UINT) + rdb_len(value)
-        else:
-            body += rdb_len(OPCODE_STRING) + rdb_len(len(value)) + value
-    return seal(body + rdb_len(0), like[-10:-8])
+    # like[:10]: the RDB type, module id and encoding version; like[-10:-8]: the RDB version
+    return seal(like[:10] + module_fields(values), like[-10:-8])
 
 
 def store_value(r, kind, blobs):
@@ -172,7 +159,7 @@ def test_forged_model_payloads_are_refused(r, shared_server, blobs):
     finally:
         r.config_set("rdbcompression", "yes")
     # backend, device, tag, 3 batching values, inputs (count, names), outputs, then the blob
-    values = [value for _, value in parse_dump(like)[2]]
+    values = parse_dump(like)[2]
     outputs_at = 7 + values[6]
     blob_at = outputs_at + 1 + values[outputs_at]
     for backend in (b for b in range(8) if b != values[0]):
