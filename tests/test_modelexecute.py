@@ -328,7 +328,9 @@ def test_threads_per_queue_2_runs_two_requests_at_once(server_factory, blobs):
         return info(r, "slow")["duration"] / wall_us
 
     assert overlap(1) < 1.1
-    assert overlap(2) > 1.6
+    # Another process taking a CPU can only lower the overlap, never raise it
+    # (one worker cannot pass 1.1), so the best of three tries is still proof.
+    assert any(overlap(2) > 1.6 for _ in range(3))
 
 
 def test_a_reply_is_not_held_behind_another_models_request(r, shared_server, slow, mlp):
