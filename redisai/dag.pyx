@@ -116,6 +116,14 @@ cdef int part_of(Dag *dag, int n, RunQueue *q) noexcept nogil:
     return n
 
 
+cdef void part_init(Part *part, Dag *dag, RunQueue *q) noexcept nogil:
+    part.queue = q
+    part.dag = dag
+    part.job.run = run_part
+    part.job.done = unblock_dag
+    part.job.arg = part
+
+
 cdef int plan_parts(Dag *dag) noexcept nogil:
     """Splits the ops into parts; returns their number."""
     cdef int i, j, n = 0, offset = 0
@@ -134,11 +142,7 @@ cdef int plan_parts(Dag *dag) noexcept nogil:
         part = &dag.parts[j]
         if j == n:
             n += 1
-            part.queue = op.model.queue
-            part.dag = dag
-            part.job.run = run_part
-            part.job.done = unblock_dag
-            part.job.arg = part
+            part_init(part, dag, op.model.queue)
             # Completions of one-op requests of the same model may be handed
             # back together (queue.pyx).
             part.job.alike = op.model if dag.nops == 1 else NULL
@@ -178,14 +182,9 @@ cdef int dag_submit(RedisModuleCtx *ctx, Dag *dag) noexcept nogil:
 
 
 cdef void dag_submit_detached(Dag *dag) noexcept nogil:
-    cdef Part *part
     if plan_parts(dag) == 0:
-        part = &dag.parts[0]                # an empty part: completes on a worker
-        part.queue = queue_ensure(b"CPU", 3, 0)     # found: OnLoad starts it
-        part.dag = dag
-        part.job.run = run_part
-        part.job.done = unblock_dag
-        part.job.arg = part
+        # an empty part: completes on a worker (the CPU queue is found: OnLoad starts it)
+        part_init(&dag.parts[0], dag, queue_ensure(b"CPU", 3, 0))
         dag.nparts = dag.unfinished = 1
     queue_parts(dag)
 

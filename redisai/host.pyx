@@ -27,6 +27,21 @@ cdef const CallContext *require_call() except NULL:
     return call
 
 
+cdef RedisModuleCtx *enter_server(const CallContext *call) noexcept nogil:
+    """A context for the script's request, with the server lock held (a
+    synchronous run on the main thread holds it already)."""
+    cdef RedisModuleCtx *ctx = RedisModule_GetThreadSafeContext(call.bc)
+    if not call.holds_lock:
+        RedisModule_ThreadSafeContextLock(ctx)
+    return ctx
+
+
+cdef void leave_server(RedisModuleCtx *ctx, const CallContext *call) noexcept nogil:
+    if not call.holds_lock:
+        RedisModule_ThreadSafeContextUnlock(ctx)
+    RedisModule_FreeThreadSafeContext(ctx)
+
+
 cdef int denied(RedisModuleString *user_name, RedisModuleString **argv, int argc) noexcept nogil:
     """The ACL check of the client that ran the script (server lock held):
     0, or RM_Call's errno for the refusal (ENOENT: no such command)."""
@@ -93,9 +108,7 @@ cdef class ScriptHost:
         cdef int why
         cdef RedisModuleCtx *ctx
         with nogil:
-            ctx = RedisModule_GetThreadSafeContext(call.bc)
-            if not call.holds_lock:
-                RedisModule_ThreadSafeContextLock(ctx)
+            ctx = enter_server(call)
             why = denied(call.user, argv, argc)
             if why == 0:
                 # "!": propagated to replicas and the AOF as it runs. "S": what
@@ -110,9 +123,7 @@ cdef class ScriptHost:
             # reference counts are only touched under the lock.
             for i in range(argc):
                 RedisModule_FreeString(NULL, argv[i])
-            if not call.holds_lock:
-                RedisModule_ThreadSafeContextUnlock(ctx)
-            RedisModule_FreeThreadSafeContext(ctx)
+            leave_server(ctx, call)
             RedisModule_Free(argv)
         if reply == NULL:
             raise HostError(call_error(why, args[0]))
@@ -132,9 +143,7 @@ cdef class ScriptHost:
         cdef RedisModuleCtx *ctx
         cdef RedisModuleKey *k
         with nogil:
-            ctx = RedisModule_GetThreadSafeContext(call.bc)
-            if not call.holds_lock:
-                RedisModule_ThreadSafeContextLock(ctx)
+            ctx = enter_server(call)
             k = RedisModule_OpenKey(ctx, keyname, REDISMODULE_READ)
             kt = RedisModule_KeyType(k)
             if kt == REDISMODULE_KEYTYPE_MODULE and RedisModule_ModuleTypeGetType(k) == ModelType:
@@ -143,9 +152,7 @@ cdef class ScriptHost:
                 wrongtype = kt != REDISMODULE_KEYTYPE_EMPTY
             RedisModule_CloseKey(k)
             RedisModule_FreeString(NULL, keyname)
-            if not call.holds_lock:
-                RedisModule_ThreadSafeContextUnlock(ctx)
-            RedisModule_FreeThreadSafeContext(ctx)
+            leave_server(ctx, call)
         if m == NULL:
             raise HostError("WRONGTYPE Operation against a key holding the wrong kind of value"
                             if wrongtype else "ERR model key is empty")

@@ -11,11 +11,11 @@ from posix.strings cimport strncasecmp
 
 from redisai.rm cimport *
 from redisai.errors cimport *
-from redisai.tensor cimport (Tensor, DT_FLOAT, DT_DOUBLE, DT_INT8, DT_INT16, DT_INT32, DT_INT64,
-                             DT_UINT8, DT_UINT16, DT_BOOL, DT_STRING, dtype_from_name, dtype_info,
-                             tensor_new, tensor_wrap, tensor_concat, tensor_retain, tensor_release,
-                             tensor_dims,
-                             tensor_data, tensor_numel, shape_numel)
+from redisai.tensor cimport (Tensor, DT_FLOAT, DT_DOUBLE, DT_BOOL, DT_STRING, dtype_from_name,
+                             dtype_info, tensor_new, tensor_wrap, tensor_concat, tensor_retain,
+                             tensor_release, tensor_dims, tensor_data, tensor_numel, shape_numel,
+                             element_double, set_element_double, element_integer,
+                             set_element_integer)
 from redisai.parse cimport check_blob
 from redisai.model cimport (Model, Op, OP_MODEL, OP_SCRIPT, OP_TENSORSET, OP_TENSORGET, OP_FAILED,
                             KIND_SCRIPT, model_new, model_set_names, model_retain, model_release,
@@ -262,80 +262,45 @@ cdef bint in_range(Tensor *t, long long i) noexcept nogil:
     return 0 <= i < tensor_numel(t)
 
 
+cdef bint is_floating(int dt) noexcept nogil:
+    return dt == DT_FLOAT or dt == DT_DOUBLE
+
+
 cdef public int rai_llapi_TensorSetValueFromLongLong(RAI_Tensor *t, long long i,
                                                      long long val) noexcept nogil:
     """Setters never write an external tensor's data: a client's argument string."""
     cdef Tensor *x = <Tensor *>t
-    if x.external or not in_range(x, i):
+    if x.external or not in_range(x, i) or is_floating(x.dtype) or x.dtype == DT_STRING or \
+            (x.dtype == DT_BOOL and val != 0 and val != 1):
         return 0
-    cdef char *d = tensor_data(x)
-    if x.dtype == DT_INT8:
-        (<signed char *>d)[i] = <signed char>val
-    elif x.dtype == DT_INT16:
-        (<short *>d)[i] = <short>val
-    elif x.dtype == DT_INT32:
-        (<int *>d)[i] = <int>val
-    elif x.dtype == DT_INT64:
-        (<long long *>d)[i] = val
-    elif x.dtype == DT_UINT8:
-        (<unsigned char *>d)[i] = <unsigned char>val
-    elif x.dtype == DT_UINT16:
-        (<unsigned short *>d)[i] = <unsigned short>val
-    elif x.dtype == DT_BOOL and (val == 0 or val == 1):
-        (<unsigned char *>d)[i] = <unsigned char>val
-    else:
-        return 0
+    set_element_integer(tensor_data(x), x.dtype, i, val)
     return 1
 
 
 cdef public int rai_llapi_TensorSetValueFromDouble(RAI_Tensor *t, long long i,
                                                    double val) noexcept nogil:
     cdef Tensor *x = <Tensor *>t
-    if x.external or not in_range(x, i):
+    if x.external or not in_range(x, i) or not is_floating(x.dtype):
         return 0
-    if x.dtype == DT_FLOAT:
-        (<float *>tensor_data(x))[i] = <float>val
-    elif x.dtype == DT_DOUBLE:
-        (<double *>tensor_data(x))[i] = val
-    else:
-        return 0
+    set_element_double(tensor_data(x), x.dtype, i, val)
     return 1
 
 
 cdef public int rai_llapi_TensorGetValueAsDouble(RAI_Tensor *t, long long i,
                                                  double *val) noexcept nogil:
     cdef Tensor *x = <Tensor *>t
-    if not in_range(x, i):
+    if not in_range(x, i) or not is_floating(x.dtype):
         return 0
-    if x.dtype == DT_FLOAT:
-        val[0] = (<float *>tensor_data(x))[i]
-    elif x.dtype == DT_DOUBLE:
-        val[0] = (<double *>tensor_data(x))[i]
-    else:
-        return 0
+    val[0] = element_double(tensor_data(x), x.dtype, i)
     return 1
 
 
 cdef public int rai_llapi_TensorGetValueAsLongLong(RAI_Tensor *t, long long i,
                                                    long long *val) noexcept nogil:
     cdef Tensor *x = <Tensor *>t
-    if not in_range(x, i):
+    if not in_range(x, i) or is_floating(x.dtype) or x.dtype == DT_STRING:
         return 0
-    cdef char *d = tensor_data(x)
-    if x.dtype == DT_INT8:
-        val[0] = (<signed char *>d)[i]
-    elif x.dtype == DT_INT16:
-        val[0] = (<short *>d)[i]
-    elif x.dtype == DT_INT32:
-        val[0] = (<int *>d)[i]
-    elif x.dtype == DT_INT64:
-        val[0] = (<long long *>d)[i]
-    elif x.dtype == DT_UINT8 or x.dtype == DT_BOOL:
-        val[0] = (<unsigned char *>d)[i]
-    elif x.dtype == DT_UINT16:
-        val[0] = (<unsigned short *>d)[i]
-    else:
-        return 0
+    val[0] = element_integer(tensor_data(x), x.dtype, i)
     return 1
 
 

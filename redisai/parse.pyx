@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t, int8_t, int16_t, int32_t, uint16_t
+from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
 from libc.string cimport memcpy, memset, memchr, strlen
 from libc.math cimport floor
 from posix.strings cimport strncasecmp
@@ -50,26 +50,12 @@ cdef Err fill_values(Tensor *t, RedisModuleString **vals) noexcept nogil:
         for i in range(n):
             if RedisModule_StringToDouble(vals[i], &d) != REDISMODULE_OK:
                 return E_INVALID_VALUE
-            if dt == DT_FLOAT:
-                (<float *>data)[i] = <float>d
-            else:
-                (<double *>data)[i] = d
+            set_element_double(data, dt, i, d)
         return E_OK
     for i in range(n):
         if RedisModule_StringToLongLong(vals[i], &v) != REDISMODULE_OK or v < 0 or v > VALUE_MAX[dt]:
             return E_INVALID_VALUE
-        if dt == DT_INT8:
-            (<int8_t *>data)[i] = <int8_t>v
-        elif dt == DT_UINT8 or dt == DT_BOOL:
-            (<uint8_t *>data)[i] = <uint8_t>v
-        elif dt == DT_INT16:
-            (<int16_t *>data)[i] = <int16_t>v
-        elif dt == DT_UINT16:
-            (<uint16_t *>data)[i] = <uint16_t>v
-        elif dt == DT_INT32:
-            (<int32_t *>data)[i] = <int32_t>v
-        else:
-            (<int64_t *>data)[i] = v
+        set_element_integer(data, dt, i, v)
     return E_OK
 
 

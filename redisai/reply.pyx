@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t, int8_t, int16_t, int32_t, uint16_t
+from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
 from libc.string cimport strlen
 
 from redisai.rm cimport *
@@ -54,23 +54,12 @@ cdef void reply_values(RedisModuleCtx *ctx, const Tensor *t) noexcept nogil:
             RedisModule_ReplyWithStringBuffer(ctx, data, len)
             data += len + 1
         return
-    for i in range(n):
-        if t.dtype == DT_FLOAT:
-            RedisModule_ReplyWithDouble(ctx, (<const float *>data)[i])
-        elif t.dtype == DT_DOUBLE:
-            RedisModule_ReplyWithDouble(ctx, (<const double *>data)[i])
-        elif t.dtype == DT_INT8:
-            RedisModule_ReplyWithLongLong(ctx, (<const int8_t *>data)[i])
-        elif t.dtype == DT_INT16:
-            RedisModule_ReplyWithLongLong(ctx, (<const int16_t *>data)[i])
-        elif t.dtype == DT_INT32:
-            RedisModule_ReplyWithLongLong(ctx, (<const int32_t *>data)[i])
-        elif t.dtype == DT_INT64:
-            RedisModule_ReplyWithLongLong(ctx, (<const int64_t *>data)[i])
-        elif t.dtype == DT_UINT16:
-            RedisModule_ReplyWithLongLong(ctx, (<const uint16_t *>data)[i])
-        else:                                        # UINT8, BOOL
-            RedisModule_ReplyWithLongLong(ctx, (<const uint8_t *>data)[i])
+    if t.dtype == DT_FLOAT or t.dtype == DT_DOUBLE:
+        for i in range(n):
+            RedisModule_ReplyWithDouble(ctx, element_double(data, t.dtype, i))
+    else:
+        for i in range(n):
+            RedisModule_ReplyWithLongLong(ctx, element_integer(data, t.dtype, i))
 
 
 cdef void reply_tensor(RedisModuleCtx *ctx, const Tensor *t, int fmt) noexcept nogil:

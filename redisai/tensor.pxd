@@ -1,7 +1,7 @@
 # The tensor: one reference-counted allocation from the Redis allocator,
 # shared by the keyspace, DAGs, batching and backends. Never mutated once it
 # is visible to more than its creator.
-from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
+from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t, int8_t, int16_t, int32_t, uint16_t
 from redisai.rm cimport RedisModuleString
 
 cdef enum DType:
@@ -73,6 +73,44 @@ cdef inline char *tensor_data(const Tensor *t) noexcept nogil:
 
 cdef inline int64_t tensor_numel(const Tensor *t) noexcept nogil:
     return shape_numel(t.ndims, tensor_dims(t))
+
+# Element i of a FLOAT/DOUBLE tensor's data, and of an integer or BOOL one's:
+# the one place that knows each dtype's C type.
+cdef inline double element_double(const char *data, int dt, int64_t i) noexcept nogil:
+    return (<const float *>data)[i] if dt == DT_FLOAT else (<const double *>data)[i]
+
+cdef inline void set_element_double(char *data, int dt, int64_t i, double v) noexcept nogil:
+    if dt == DT_FLOAT:
+        (<float *>data)[i] = <float>v
+    else:
+        (<double *>data)[i] = v
+
+cdef inline long long element_integer(const char *data, int dt, int64_t i) noexcept nogil:
+    if dt == DT_INT8:
+        return (<const int8_t *>data)[i]
+    if dt == DT_INT16:
+        return (<const int16_t *>data)[i]
+    if dt == DT_INT32:
+        return (<const int32_t *>data)[i]
+    if dt == DT_INT64:
+        return (<const int64_t *>data)[i]
+    if dt == DT_UINT16:
+        return (<const uint16_t *>data)[i]
+    return (<const uint8_t *>data)[i]                # UINT8, BOOL
+
+cdef inline void set_element_integer(char *data, int dt, int64_t i, long long v) noexcept nogil:
+    if dt == DT_INT8:
+        (<int8_t *>data)[i] = <int8_t>v
+    elif dt == DT_INT16:
+        (<int16_t *>data)[i] = <int16_t>v
+    elif dt == DT_INT32:
+        (<int32_t *>data)[i] = <int32_t>v
+    elif dt == DT_INT64:
+        (<int64_t *>data)[i] = v
+    elif dt == DT_UINT16:
+        (<uint16_t *>data)[i] = <uint16_t>v
+    else:                                           # UINT8, BOOL
+        (<uint8_t *>data)[i] = <uint8_t>v
 
 # A zero-copy Python view of a tensor (buffer protocol), holding a reference.
 # STRING tensors are exposed as their raw bytes blob.
